@@ -1,0 +1,166 @@
+"""The one write primitive, the one append primitive, and capped reads.
+
+A record is replaced by writing a temp file beside it, fsyncing it, renaming it over the old
+name and fsyncing the directory (git's lockfile protocol plus the directory fsync SQLite does).
+Readers take no lock: they see the old or the new record, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+import sys
+from pathlib import Path
+
+from kitaru.errors import KitaruBackendError, KitaruCorruptRecordError
+
+__all__ = [
+    "FILE_MODE",
+    "DIR_MODE",
+    "MAX_LINE",
+    "MAX_RECORD",
+    "append_line",
+    "ensure_dir",
+    "fsync_dir",
+    "is_temp_name",
+    "read_bytes",
+    "write_atomic",
+    "write_new",
+]
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+MAX_RECORD = 16 * 1024 * 1024
+MAX_LINE = 64 * 1024
+TEMP_SUFFIX = ".tmp"
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _fsync(fd: int) -> None:
+    # On macOS fsync does not flush the drive cache; only F_FULLFSYNC does.
+    if sys.platform == "darwin":
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_FULLFSYNC)
+    else:
+        os.fsync(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    try:
+        _fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the temp files ``write_atomic`` leaves behind if it is killed."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def ensure_dir(path: Path, *, durable: bool = False) -> None:
+    """Create ``path`` (and parents) as 0700, whatever the umask."""
+    if path.is_dir():
+        return
+    ensure_dir(path.parent, durable=durable)
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        return
+    os.chmod(path, DIR_MODE)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename, fsync dir)."""
+    directory = path.parent
+    tmp = directory / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    try:
+        fd = os.open(tmp, flags, FILE_MODE)
+    except OSError as exc:
+        raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
+    try:
+        try:
+            _write_all(fd, data)
+            os.fchmod(fd, FILE_MODE)
+            if durable:
+                _fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        if durable:
+            fsync_dir(directory)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
+        raise
+
+
+def write_new(path: Path, data: bytes = b"", *, durable: bool = True) -> bool:
+    """Create ``path`` with ``data`` unless it exists; return whether it was created.
+
+    Used for immutable files (blobs, markers) whose content never changes once written.
+    """
+    if path.exists():
+        return False
+    write_atomic(path, data, durable=durable)
+    return True
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one whole line with a single ``write`` on an ``O_APPEND`` descriptor.
+
+    Lines are capped at ``MAX_LINE``; appends are not fsynced (a torn last line is tolerated
+    by readers).
+    """
+    if not line.endswith(b"\n"):
+        line += b"\n"
+    if len(line) > MAX_LINE:
+        raise ValueError(f"log line of {len(line)} bytes exceeds {MAX_LINE}")
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        _write_all(fd, line)
+    finally:
+        os.close(fd)
+
+
+def read_bytes(path: Path, *, limit: int = MAX_RECORD) -> bytes:
+    """Read a whole file without following a symlink, refusing files over ``limit``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise KitaruCorruptRecordError(path, exc.strerror or str(exc)) from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KitaruCorruptRecordError(path, "not a regular file")
+        if info.st_size > limit:
+            raise KitaruCorruptRecordError(path, f"larger than {limit} bytes")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

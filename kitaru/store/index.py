@@ -1,0 +1,62 @@
+"""Status and flow index: empty marker files, like git refs, for listing without a full scan.
+
+``index/status/<status>/<exec_id>`` and ``index/flow/<flow>/<exec_id>``. Markers are derived
+data: readers confirm each hit against ``state.json``, and ``kitaru doctor --fix`` rebuilds them.
+A status change adds the new marker before the state is written and removes the old one after,
+so a crash in between leaves an extra marker (a warning), never a missing one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from kitaru.store.atomic import ensure_dir, write_new
+
+__all__ = ["Index"]
+
+
+class Index:
+    """The ``index/`` folder of one store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def status_dir(self, status: str) -> Path:
+        """Folder holding the markers of ``status``."""
+        return self.root / "status" / status
+
+    def flow_dir(self, flow: str) -> Path:
+        """Folder holding the markers of flow ``flow``."""
+        return self.root / "flow" / flow
+
+    def add(self, folder: Path, exec_id: str) -> None:
+        """Create a marker (not fsynced: the index is rebuildable)."""
+        ensure_dir(folder)
+        write_new(folder / exec_id, b"", durable=False)
+
+    def remove(self, folder: Path, exec_id: str) -> None:
+        """Remove a marker if present."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / exec_id)
+
+    def ids(self, folder: Path) -> list[str]:
+        """Execution ids marked in ``folder``, newest first."""
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return []
+        return sorted((n for n in names if n.startswith("kr-")), reverse=True)
+
+    def all_markers(self) -> list[tuple[str, str, str]]:
+        """Every marker as ``(kind, value, exec_id)``."""
+        out = []
+        for kind in ("status", "flow"):
+            base = self.root / kind
+            if not base.is_dir():
+                continue
+            for value in sorted(os.listdir(base)):
+                for exec_id in self.ids(base / value):
+                    out.append((kind, value, exec_id))
+        return out

@@ -1,0 +1,109 @@
+"""A small ``fcntl.flock`` helper: the execution lock and the runner lock.
+
+One descriptor per acquisition (flock belongs to the open file description, so threads with
+their own descriptors exclude each other). Lock files hold no data and are never deleted:
+deleting one would let two holders lock two different inodes. No lock library is used because
+they unlock on release or at exit, which would free a lock handed over to a child process.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from kitaru.errors import KitaruLockTimeoutError
+
+__all__ = ["FileLock", "is_locked", "try_lock_fd"]
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_lock_file(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
+
+
+def try_lock_fd(path: Path) -> int | None:
+    """Take an exclusive lock on ``path`` without waiting; return its descriptor or None."""
+    fd = _open_lock_file(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return fd
+
+
+def is_locked(path: Path) -> bool:
+    """True if some descriptor (in any process, this one included) holds ``path``'s lock.
+
+    Probes with a fresh descriptor and a shared, non-blocking lock released at once, so two
+    probes never disturb each other and a lock this process holds is seen as held.
+    """
+    if not path.exists():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return True
+        raise
+    finally:
+        os.close(fd)  # closing drops the probe's shared lock
+    return False
+
+
+class FileLock:
+    """An exclusive flock on ``path``, taken by polling until ``timeout`` seconds."""
+
+    def __init__(self, path: Path, *, timeout: float = 30.0, what: str = "lock") -> None:
+        self.path = path
+        self.timeout = timeout
+        self.what = what
+        self.fd: int | None = None
+
+    def acquire(self) -> FileLock:
+        """Take the lock or raise ``KitaruLockTimeoutError`` naming it."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            fd = try_lock_fd(self.path)
+            if fd is not None:
+                self.fd = fd
+                return self
+            if time.monotonic() >= deadline:
+                raise KitaruLockTimeoutError(
+                    f"Timed out after {self.timeout:g}s waiting for the {self.what} {self.path}: "
+                    "another kitaru process holds it. Wait for it to finish, or stop it; the "
+                    "lock is released as soon as that process exits."
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def release(self) -> None:
+        """Release the lock by closing the descriptor."""
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+    def detach(self) -> int:
+        """Give up ownership of the descriptor (for handing it to a child process)."""
+        if self.fd is None:
+            raise RuntimeError("lock not held")
+        fd, self.fd = self.fd, None
+        return fd
+
+    def __enter__(self) -> FileLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

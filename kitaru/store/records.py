@@ -1,0 +1,175 @@
+"""Reading and writing the store's records, each with a schema version and a checked shape.
+
+JSON records go through orjson; ``execution.yaml`` and ``config.yaml`` through a safe YAML loader
+that refuses aliases and oversized files. Anything unreadable becomes one
+``KitaruCorruptRecordError`` naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from kitaru.errors import KitaruCorruptRecordError
+from kitaru.store.atomic import read_bytes, write_atomic
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "check_shape",
+    "dump_json",
+    "dump_yaml",
+    "load_json",
+    "load_yaml",
+    "read_json_record",
+    "read_yaml_record",
+    "write_json_record",
+    "write_yaml_record",
+]
+
+SCHEMA_VERSION = 1
+_YAML_LIMIT = 1024 * 1024
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+# Required keys and their types, per record kind. Unknown keys are allowed (forward compatible).
+_OPT_STR = (str, type(None))
+_OPT_DICT = (dict, type(None))
+SHAPES: dict[str, dict[str, Any]] = {
+    "spec": {
+        "schema_version": int,
+        "exec_id": str,
+        "flow_name": str,
+        "source": dict,
+        "inputs": dict,
+        "settings": dict,
+        "created_at": str,
+    },
+    "state": {
+        "schema_version": int,
+        "exec_id": str,
+        "status": str,
+        "flow_name": str,
+        "created_at": str,
+        "status_reason": _OPT_STR,
+        "failure": _OPT_DICT,
+        "result": _OPT_DICT,
+        "metadata": dict,
+        "cancel_requested": bool,
+        "runner": _OPT_DICT,
+    },
+    "call": {
+        "schema_version": int,
+        "seq": int,
+        "name": str,
+        "invocation_id": str,
+        "status": str,
+        "attempts": list,
+        "artifacts": list,
+        "metadata": dict,
+    },
+    "wait": {
+        "schema_version": int,
+        "seq": int,
+        "name": str,
+        "invocation_id": str,
+        "status": str,
+        "metadata": dict,
+    },
+    "cache": {"schema_version": int, "call_id": str},
+}
+
+_STATUSES = {
+    "state": {"running", "waiting", "completed", "failed", "cancelled"},
+    "call": {"running", "completed", "failed"},
+    "wait": {"pending", "resolved", "aborted"},
+}
+
+
+def check_shape(kind: str, data: Any, path: Path) -> dict[str, Any]:
+    """Raise ``KitaruCorruptRecordError`` unless ``data`` has the shape of a ``kind`` record."""
+    if not isinstance(data, dict):
+        raise KitaruCorruptRecordError(path, f"expected a {kind} record object")
+    version = data.get("schema_version")
+    if type(version) is int and version > SCHEMA_VERSION:
+        raise KitaruCorruptRecordError(
+            path, f"schema version {version} is newer than this kitaru supports ({SCHEMA_VERSION})"
+        )
+    for key, expected in SHAPES[kind].items():
+        if key not in data:
+            raise KitaruCorruptRecordError(path, f"missing field {key!r}")
+        if not isinstance(data[key], expected) or type(data[key]) is bool and expected is int:
+            raise KitaruCorruptRecordError(path, f"field {key!r} has the wrong type")
+    allowed = _STATUSES.get(kind)
+    if allowed and data["status"] not in allowed:
+        raise KitaruCorruptRecordError(path, f"unknown status {data['status']!r}")
+    return data
+
+
+def dump_json(data: Any) -> bytes:
+    """Encode a record as pretty JSON (records are meant to be read with ``cat`` and ``jq``)."""
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def load_json(raw: bytes, path: Path) -> Any:
+    """Parse JSON bytes, mapping every failure to ``KitaruCorruptRecordError``."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = "empty file" if not raw.strip() else f"invalid JSON ({exc})"
+        raise KitaruCorruptRecordError(path, reason) from None
+
+
+class _NoAliasLoader(_Loader):  # type: ignore[misc, valid-type]
+    pass
+
+
+def _reject_aliases(raw: bytes, path: Path) -> None:
+    # The C loader cannot be subclassed to refuse aliases, so scan the event stream first.
+    for event in yaml.parse(raw, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise KitaruCorruptRecordError(path, "YAML aliases are not allowed")
+
+
+def load_yaml(raw: bytes, path: Path) -> Any:
+    """Parse YAML safely: no aliases, no tags beyond the safe ones, at most 1 MiB."""
+    if len(raw) > _YAML_LIMIT:
+        raise KitaruCorruptRecordError(path, "YAML file larger than 1 MiB")
+    try:
+        if b"*" in raw:
+            _reject_aliases(raw, path)
+        return yaml.load(raw, Loader=_NoAliasLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise KitaruCorruptRecordError(path, f"invalid YAML ({reason})") from None
+    except UnicodeDecodeError:
+        raise KitaruCorruptRecordError(path, "not valid UTF-8") from None
+
+
+def dump_yaml(data: Any) -> bytes:
+    """Encode a record as block-style YAML."""
+    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+    return text.encode()
+
+
+def read_json_record(path: Path, kind: str) -> dict[str, Any]:
+    """Read and check a JSON record; a missing file raises ``FileNotFoundError``."""
+    return check_shape(kind, load_json(read_bytes(path), path), path)
+
+
+def read_yaml_record(path: Path, kind: str) -> dict[str, Any]:
+    """Read and check a YAML record; a missing file raises ``FileNotFoundError``."""
+    return check_shape(kind, load_yaml(read_bytes(path), path), path)
+
+
+def write_json_record(path: Path, data: dict[str, Any], *, durable: bool) -> None:
+    """Atomically replace a JSON record."""
+    write_atomic(path, dump_json(data), durable=durable)
+
+
+def write_yaml_record(path: Path, data: dict[str, Any], *, durable: bool) -> None:
+    """Atomically replace a YAML record."""
+    write_atomic(path, dump_yaml(data), durable=durable)

@@ -1,0 +1,483 @@
+"""The Store facade: one ``.kitaru/`` folder, its executions and their records.
+
+This is the only code that touches the store on disk. Mutable records change under the
+execution lock as a compare-and-swap on the status the caller expects; readers take no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from kitaru.errors import (
+    KitaruCorruptRecordError,
+    KitaruNotFoundError,
+    KitaruProjectNotFoundError,
+    KitaruStateError,
+    KitaruUsageError,
+)
+from kitaru.store import layout
+from kitaru.store.atomic import (
+    MAX_LINE,
+    append_line,
+    ensure_dir,
+    read_bytes,
+    write_atomic,
+)
+from kitaru.store.index import Index
+from kitaru.store.locks import FileLock, is_locked
+from kitaru.store.objects import BlobStore, decode_value, encode_value
+from kitaru.store.records import (
+    SCHEMA_VERSION,
+    check_shape,
+    dump_yaml,
+    load_json,
+    load_yaml,
+    read_json_record,
+    read_yaml_record,
+    write_json_record,
+)
+
+__all__ = ["FORMAT", "RUNNER_EXITED", "Store", "now_iso"]
+
+FORMAT = 1
+RUNNER_EXITED = "the runner process exited"
+NO_PROJECT = "No Kitaru project found (run `kitaru init`)."
+_DEFAULT_CONFIG = {"schema_version": 1, "durability": "full", "default_wait_timeout": 600}
+
+
+def now_iso() -> str:
+    """The current time as an ISO 8601 UTC string with microseconds."""
+    return datetime.now(UTC).isoformat()
+
+
+def _seq_name(seq: int, invocation_id: str) -> str:
+    return f"{seq:04d}-{invocation_id}.json"
+
+
+class Store:
+    """One ``.kitaru/`` folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = self._read_config()
+        durability = layout.durability_from_env() or str(self.config.get("durability", "full"))
+        if durability not in ("full", "fast"):
+            raise KitaruUsageError(
+                f"Invalid durability {durability!r}: expected 'full' or 'fast'."
+            )
+        self.durability = durability
+        self.durable = durability == "full"
+        self.blobs = BlobStore(root / "objects", durable=self.durable)
+        self.index = Index(root / "index")
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def find(cls, override: str | os.PathLike[str] | None = None) -> Store | None:
+        """Open the store that applies here, or return None if there is none."""
+        root = layout.find_store(override)
+        return cls.open_at(root) if root is not None else None
+
+    @classmethod
+    def open(cls, override: str | os.PathLike[str] | None = None) -> Store:
+        """Open the store that applies here or raise ``KitaruProjectNotFoundError``."""
+        store = cls.find(override)
+        if store is None:
+            where = f" at {override}" if override is not None else ""
+            raise KitaruProjectNotFoundError(NO_PROJECT[:-1] + where + "." if where else NO_PROJECT)
+        return store
+
+    @classmethod
+    def open_at(cls, root: Path) -> Store:
+        """Open the store folder ``root`` after checking its format."""
+        path = root / "format.json"
+        try:
+            data = load_json(read_bytes(path), path)
+        except FileNotFoundError:
+            raise KitaruProjectNotFoundError(f"{root} is not a Kitaru store (no format.json).") from None
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if type(fmt) is not int:
+            raise KitaruCorruptRecordError(path, "missing integer 'format'")
+        if fmt > FORMAT:
+            raise KitaruStateError(
+                f"The store {root} uses format {fmt}, newer than this kitaru supports "
+                f"({FORMAT}). Upgrade kitaru to use it."
+            )
+        return cls(root)
+
+    @classmethod
+    def init(cls, project_root: Path) -> Store:
+        """Create ``<project_root>/.kitaru`` (refusing an existing one) and open it."""
+        root = project_root / layout.STORE_DIRNAME
+        if root.exists():
+            raise KitaruStateError(f"Already initialized: {root} exists.")
+        return cls._create(root)
+
+    @classmethod
+    def open_or_create(cls) -> tuple[Store, bool]:
+        """Open the applicable store, creating one (as ``flow.run`` does) when there is none."""
+        store = cls.find()
+        if store is not None:
+            return store, False
+        root = layout.default_project_root() / layout.STORE_DIRNAME
+        if (root / "format.json").is_file():
+            return cls.open_at(root), False
+        return cls._create(root), True
+
+    @classmethod
+    def _create(cls, root: Path) -> Store:
+        ensure_dir(root, durable=True)
+        for sub in ("executions", "objects", "cache", "index/status", "index/flow"):
+            ensure_dir(root / sub)
+        if not (root / "config.yaml").exists():
+            write_atomic(root / "config.yaml", dump_yaml(_DEFAULT_CONFIG))
+        write_atomic(root / ".gitignore", b"# Run state stays out of your repository.\n*\n")
+        # format.json last: its presence marks a complete store.
+        write_atomic(root / "format.json", orjson.dumps({"format": FORMAT}) + b"\n")
+        return cls(root)
+
+    def _read_config(self) -> dict[str, Any]:
+        path = self.root / "config.yaml"
+        try:
+            data = load_yaml(read_bytes(path), path)
+        except FileNotFoundError:
+            return dict(_DEFAULT_CONFIG)
+        if not isinstance(data, dict):
+            raise KitaruCorruptRecordError(path, "expected a mapping")
+        return {**_DEFAULT_CONFIG, **data}
+
+    @property
+    def project_root(self) -> Path:
+        """The folder that holds the store (the store's parent)."""
+        return self.root.parent
+
+    # -- paths ----------------------------------------------------------------------------
+
+    def exec_dir(self, exec_id: str) -> Path:
+        """Folder of one execution (the id is validated first)."""
+        layout.validate_name("execution id", exec_id)
+        return self.root / "executions" / exec_id
+
+    def _require(self, exec_id: str) -> Path:
+        path = self.exec_dir(exec_id)
+        if not (path / "state.json").is_file():
+            raise KitaruNotFoundError(f"Failed to load execution '{exec_id}': no such execution.")
+        return path
+
+    def exec_ids(self) -> list[str]:
+        """Every execution id, newest first."""
+        try:
+            names = os.listdir(self.root / "executions")
+        except FileNotFoundError:
+            return []
+        return sorted((n for n in names if n.startswith("kr-")), reverse=True)
+
+    def resolve_exec_id(self, prefix: str) -> str:
+        """Resolve a full id or a unique prefix (``kr-`` may be left out)."""
+        if not isinstance(prefix, str) or not prefix.strip():
+            raise KitaruUsageError("An execution id is required.")
+        prefix = prefix.strip()
+        layout.validate_name("execution id", prefix)
+        if (self.root / "executions" / prefix / "state.json").is_file():
+            return prefix
+        wanted = prefix if prefix.startswith("kr-") else f"kr-{prefix}"
+        matches = [i for i in self.exec_ids() if i.startswith(wanted)]
+        if not matches:
+            raise KitaruNotFoundError(f"Failed to load execution '{prefix}': no such execution.")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:10]) + (" ..." if len(matches) > 10 else "")
+            raise KitaruUsageError(
+                f"Execution id prefix '{prefix}' is ambiguous: it matches {shown}."
+            )
+        return matches[0]
+
+    def candidate_ids(self, *, status: str | None = None, flow: str | None = None) -> list[str]:
+        """Execution ids that may match the filters, newest first (confirm with the state)."""
+        if flow is not None:
+            layout.validate_name("flow name", flow)
+        if status is None and flow is None:
+            return self.exec_ids()
+        sets: list[list[str]] = []
+        if flow is not None:
+            sets.append(self.index.ids(self.index.flow_dir(flow)))
+        if status is not None:
+            sources = [status] + (["running"] if status == "failed" else [])
+            found: set[str] = set()
+            for name in sources:
+                found.update(self.index.ids(self.index.status_dir(name)))
+            sets.append(sorted(found, reverse=True))
+        result = sets[0]
+        for other in sets[1:]:
+            keep = set(other)
+            result = [i for i in result if i in keep]
+        return result
+
+    # -- locks ------------------------------------------------------------------------------
+
+    def exec_lock(self, exec_id: str, timeout: float = 30.0) -> FileLock:
+        """The execution lock (taken around every change of a mutable record)."""
+        return FileLock(self.exec_dir(exec_id) / "lock", timeout=timeout, what="execution lock")
+
+    def runner_lock(self, exec_id: str, timeout: float = 0.0) -> FileLock:
+        """The runner lock, held by the one live runner of an execution."""
+        return FileLock(self.exec_dir(exec_id) / "runner.lock", timeout=timeout, what="runner lock")
+
+    def runner_alive(self, exec_id: str) -> bool:
+        """True while some process holds the execution's runner lock."""
+        return is_locked(self.exec_dir(exec_id) / "runner.lock")
+
+    def take_runner_lock(self, exec_id: str) -> FileLock:
+        """Take the runner lock now or raise ``KitaruStateError`` (someone runs it already)."""
+        lock = self.runner_lock(exec_id)
+        try:
+            return lock.acquire()
+        except Exception:
+            raise KitaruStateError(
+                f"Execution '{exec_id}' is already being run by another process."
+            ) from None
+
+    # -- executions ---------------------------------------------------------------------------
+
+    def claim_execution_id(self) -> str:
+        """Create a new execution folder with a fresh id (``mkdir`` claims it)."""
+        ensure_dir(self.root / "executions")
+        while True:
+            exec_id = layout.new_execution_id()
+            try:
+                os.mkdir(self.root / "executions" / exec_id, 0o700)
+            except FileExistsError:
+                continue
+            os.chmod(self.root / "executions" / exec_id, 0o700)
+            return exec_id
+
+    def create_execution(self, exec_id: str, spec: dict[str, Any], state: dict[str, Any]) -> None:
+        """Write a claimed execution's spec, first state and index markers."""
+        path = self.exec_dir(exec_id)
+        spec = {"schema_version": SCHEMA_VERSION, "exec_id": exec_id, **spec}
+        state = {"schema_version": SCHEMA_VERSION, "exec_id": exec_id, **state}
+        check_shape("spec", spec, path / "execution.yaml")
+        check_shape("state", state, path / "state.json")
+        self.index.add(self.index.flow_dir(layout.validate_name("flow name", state["flow_name"])), exec_id)
+        self.index.add(self.index.status_dir(state["status"]), exec_id)
+        write_atomic(path / "execution.yaml", dump_yaml(spec), durable=self.durable)
+        write_json_record(path / "state.json", state, durable=self.durable)
+
+    def read_spec(self, exec_id: str) -> dict[str, Any]:
+        """The execution's ``execution.yaml``."""
+        path = self._require(exec_id) / "execution.yaml"
+        try:
+            return read_yaml_record(path, "spec")
+        except FileNotFoundError:
+            raise KitaruCorruptRecordError(path, "missing") from None
+
+    def read_state(self, exec_id: str) -> dict[str, Any]:
+        """The execution's ``state.json`` as stored."""
+        path = self._require(exec_id) / "state.json"
+        try:
+            return read_json_record(path, "state")
+        except FileNotFoundError:
+            raise KitaruNotFoundError(f"Failed to load execution '{exec_id}': no such execution.") from None
+
+    def effective_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Apply read-time status: ``running`` with no live runner is reported ``failed``."""
+        if state["status"] == "running" and not self.runner_alive(state["exec_id"]):
+            return {
+                **state,
+                "status": "failed",
+                "status_reason": RUNNER_EXITED,
+                "failure": state.get("failure")
+                or {
+                    "message": f"Execution {state['exec_id']} failed: {RUNNER_EXITED}.",
+                    "exception_type": None,
+                    "traceback": None,
+                    "origin": "runtime",
+                },
+                "crashed": True,
+            }
+        return state
+
+    def update_state(
+        self,
+        exec_id: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
+        *,
+        expect: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """Change ``state.json`` under the execution lock, as a compare-and-swap on status.
+
+        ``mutate`` gets the current state and returns the new one (or changes it in place).
+        If ``expect`` is given and the current status is not in it, ``KitaruStateError``.
+        """
+        path = self._require(exec_id) / "state.json"
+        with self.exec_lock(exec_id):
+            current = read_json_record(path, "state")
+            if expect is not None and current["status"] not in set(expect):
+                raise KitaruStateError(
+                    f"Execution '{exec_id}' is currently '{current['status']}'; "
+                    f"expected {' or '.join(sorted(expect))}."
+                )
+            new = mutate(dict(current)) or current
+            new = {**new, "updated_at": now_iso()}
+            check_shape("state", new, path)
+            old_status, new_status = current["status"], new["status"]
+            if new_status != old_status:
+                self.index.add(self.index.status_dir(new_status), exec_id)
+            write_json_record(path, new, durable=self.durable)
+            if new_status != old_status:
+                self.index.remove(self.index.status_dir(old_status), exec_id)
+            return new
+
+    @contextlib.contextmanager
+    def locked(self, exec_id: str) -> Iterator[None]:
+        """Hold the execution lock for a multi-record change."""
+        with self.exec_lock(exec_id):
+            yield
+
+    # -- calls and waits ---------------------------------------------------------------------------
+
+    def _journal(self, exec_id: str, folder: str, kind: str) -> list[dict[str, Any]]:
+        base = self._require(exec_id) / folder
+        try:
+            names = os.listdir(base)
+        except FileNotFoundError:
+            return []
+        records = []
+        for name in names:
+            if name.startswith(".") or not name.endswith(".json"):
+                continue
+            path = base / name
+            try:
+                records.append(read_json_record(path, kind))
+            except FileNotFoundError:
+                continue
+        records.sort(key=lambda r: r["seq"])
+        return records
+
+    def list_calls(self, exec_id: str) -> list[dict[str, Any]]:
+        """The execution's checkpoint call records, in journal order."""
+        return self._journal(exec_id, "calls", "call")
+
+    def list_waits(self, exec_id: str) -> list[dict[str, Any]]:
+        """The execution's wait records, in journal order."""
+        return self._journal(exec_id, "waits", "wait")
+
+    def count_calls(self, exec_id: str) -> int:
+        """Number of checkpoint call records (without reading them)."""
+        try:
+            return sum(
+                1 for n in os.listdir(self.exec_dir(exec_id) / "calls")
+                if n.endswith(".json") and not n.startswith(".")
+            )
+        except FileNotFoundError:
+            return 0
+
+    def _record_path(self, exec_id: str, folder: str, record: dict[str, Any]) -> Path:
+        layout.validate_name("invocation id", record["invocation_id"])
+        return self.exec_dir(exec_id) / folder / _seq_name(record["seq"], record["invocation_id"])
+
+    def write_call(self, exec_id: str, record: dict[str, Any], *, durable: bool | None = None) -> None:
+        """Write a checkpoint call record (caller holds the execution lock or owns the run)."""
+        record = {"schema_version": SCHEMA_VERSION, **record}
+        path = self._record_path(exec_id, "calls", record)
+        check_shape("call", record, path)
+        ensure_dir(path.parent, durable=self.durable)
+        write_json_record(path, record, durable=self.durable if durable is None else durable)
+
+    def write_wait(self, exec_id: str, record: dict[str, Any]) -> None:
+        """Write a wait record (caller holds the execution lock)."""
+        record = {"schema_version": SCHEMA_VERSION, **record}
+        path = self._record_path(exec_id, "waits", record)
+        check_shape("wait", record, path)
+        ensure_dir(path.parent, durable=self.durable)
+        write_json_record(path, record, durable=self.durable)
+
+    # -- logs ---------------------------------------------------------------------------------------
+
+    def append_log(self, exec_id: str, entry: dict[str, Any]) -> None:
+        """Append one log entry as one JSON line (oversized messages are truncated)."""
+        line = orjson.dumps(entry)
+        if len(line) >= MAX_LINE:
+            message = str(entry.get("message", ""))
+            room = max(0, len(message) - (len(line) - MAX_LINE) - 64)
+            entry = {**entry, "message": message[:room] + " ... [truncated]"}
+            line = orjson.dumps(entry)
+        append_line(self.exec_dir(exec_id) / "logs.jsonl", line)
+
+    def read_logs(self, exec_id: str) -> list[dict[str, Any]]:
+        """Every log entry; a torn last line is skipped."""
+        path = self._require(exec_id) / "logs.jsonl"
+        try:
+            raw = read_bytes(path, limit=1 << 34)
+        except FileNotFoundError:
+            return []
+        lines = raw.split(b"\n")
+        out = []
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                if number == len(lines) - 1:
+                    break  # a torn last line after a crash
+                raise KitaruCorruptRecordError(path, f"invalid JSON on line {number + 1}") from None
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
+
+    def write_runner_err(self, exec_id: str, text: str) -> None:
+        """Keep a failed detached runner's stderr."""
+        write_atomic(self.exec_dir(exec_id) / "runner.err", text.encode(), durable=self.durable)
+
+    # -- values and cache ---------------------------------------------------------------------------
+
+    def encode(self, value: Any) -> dict[str, Any]:
+        """Encode a value for a record (inline or as a blob)."""
+        return encode_value(value, self.blobs)
+
+    def decode(self, ref: dict[str, Any], *, main_module: str | None = None) -> Any:
+        """Decode a value reference."""
+        return decode_value(ref, self.blobs, main_module=main_module)
+
+    def cache_path(self, key: str) -> Path:
+        """Where the cache entry for ``key`` (hex digest) lives."""
+        if len(key) < 8 or any(c not in "0123456789abcdef" for c in key):
+            raise KitaruUsageError(f"Invalid cache key {key!r}.")
+        return self.root / "cache" / key[:2] / f"{key[2:]}.json"
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        """The cache entry for ``key``, or None (an unreadable entry is a miss)."""
+        path = self.cache_path(key)
+        try:
+            return read_json_record(path, "cache")
+        except (FileNotFoundError, KitaruCorruptRecordError):
+            return None
+
+    def cache_put(self, key: str, call_id: str) -> None:
+        """Record that ``call_id`` produced the output for ``key``."""
+        path = self.cache_path(key)
+        ensure_dir(path.parent)
+        record = {"schema_version": SCHEMA_VERSION, "call_id": call_id, "created_at": now_iso()}
+        write_json_record(path, record, durable=self.durable)
+
+    # -- misc ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def runner_info() -> dict[str, Any]:
+        """Who is running: recorded in ``state.json`` while a runner works."""
+        return {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso()}
+
+    def remove_tree(self, path: Path) -> None:
+        """Delete a folder inside the store without following symlinks."""
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise KitaruUsageError(f"Refusing to delete {path}: outside the store.")
+        shutil.rmtree(path)
