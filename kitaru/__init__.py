@@ -28,10 +28,26 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "KitaruClient": "kitaru.client",
+    "flow": "kitaru.runtime.flow",
+    "FlowHandle": "kitaru.runtime.flow",
+    "checkpoint": "kitaru.runtime.checkpoint",
+    "log": "kitaru.runtime.api",
+    "save": "kitaru.runtime.api",
+    "load": "kitaru.runtime.api",
+    "configure": "kitaru.runtime.settings",
+    "KitaruConfig": "kitaru.runtime.settings",
 }
 
 __all__ = [
     "FailureOrigin",
+    "FlowHandle",
+    "KitaruConfig",
+    "checkpoint",
+    "configure",
+    "flow",
+    "load",
+    "log",
+    "save",
     "KitaruBackendError",
     "KitaruClient",
     "KitaruContextError",

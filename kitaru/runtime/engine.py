@@ -1,0 +1,287 @@
+"""One execution being run in this process: call identity, journal reuse, recording.
+
+The flow body runs from the top every time (new run, retry, resume). Each checkpoint call gets
+a journal position (``seq``) and an invocation id in the flow's thread when it is made, so both
+stay deterministic; a completed record at that position is reused instead of running again.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kitaru.errors import FailureOrigin, KitaruDivergenceError, KitaruUsageError
+from kitaru.runtime.context import call_scope_var
+from kitaru.runtime.failure import failure_from_exception
+from kitaru.store import Store, now_iso
+from kitaru.store.layout import validate_name
+
+if TYPE_CHECKING:
+    from kitaru.runtime.checkpoint import CheckpointDefinition
+
+__all__ = ["CallScope", "CancelledSignal", "FlowRun"]
+
+_MAX_WORKERS = 8
+
+
+class CancelledSignal(BaseException):
+    """Raised at a checkpoint boundary when the execution was cancelled.
+
+    A ``BaseException`` so that ``except Exception`` in user code cannot swallow it.
+    """
+
+
+@dataclass
+class CallScope:
+    """A checkpoint call in progress: its identity plus what ``log``/``save`` collect."""
+
+    run: FlowRun
+    seq: int
+    name: str
+    invocation_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def call_id(self) -> str:
+        """The call's id, which embeds the execution id."""
+        return f"{self.run.exec_id}.c{self.seq}"
+
+
+def merge_metadata(target: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``new`` into ``target``: dicts merge, anything else is last-write-wins."""
+    for key, value in new.items():
+        old = target.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            target[key] = merge_metadata(dict(old), value)
+        else:
+            target[key] = value
+    return target
+
+
+class FlowRun:
+    """The state of one execution while this process runs its flow body."""
+
+    def __init__(
+        self,
+        store: Store,
+        exec_id: str,
+        settings: dict[str, Any],
+        journal: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.store = store
+        self.exec_id = exec_id
+        self.settings = settings
+        self.journal = {rec["seq"]: rec for rec in journal or []}
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._counts: dict[str, int] = {}
+        self._used: set[str] = set()
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[Any]] = []
+        self.stopping = False
+
+    # -- identity -------------------------------------------------------------------------
+
+    def allocate(self, kind: str, name: str, custom_id: str | None) -> tuple[int, str]:
+        """Give the next call its journal position and invocation id."""
+        with self._lock:
+            if custom_id is not None:
+                inv = validate_name(f"{kind} id", custom_id)
+                if inv in self._used:
+                    raise KitaruUsageError(
+                        f"The {kind} id '{inv}' is already used in this execution."
+                    )
+            else:
+                count = self._counts.get(name, 0) + 1
+                self._counts[name] = count
+                inv = name if count == 1 else f"{name}_{count}"
+                while inv in self._used:
+                    count += 1
+                    self._counts[name] = count
+                    inv = f"{name}_{count}"
+            self._used.add(inv)
+            self._seq += 1
+            return self._seq, inv
+
+    def recorded(self, seq: int, kind: str, name: str, inv: str) -> dict[str, Any] | None:
+        """The journal record at ``seq``, checked to be the same call (else divergence)."""
+        rec = self.journal.get(seq)
+        if rec is None:
+            return None
+        rec_kind = "wait" if "wait_id" in rec else "checkpoint"
+        if rec_kind != kind or rec["invocation_id"] != inv or rec["name"] != name:
+            raise KitaruDivergenceError(
+                f"Flow body diverged from the recorded durable call sequence at position {seq}: "
+                f"it called {kind} '{inv}' where the execution recorded {rec_kind} "
+                f"'{rec['invocation_id']}'. The flow's code changed between runs; replay it into "
+                "a new execution instead.",
+                exec_id=self.exec_id,
+                status="failed",
+                failure_origin=FailureOrigin.DIVERGENCE,
+            )
+        return rec
+
+    # -- cancellation ----------------------------------------------------------------------
+
+    def check_cancel(self) -> None:
+        """Stop at this boundary if the execution was cancelled."""
+        if self.stopping or self.store.read_state(self.exec_id).get("cancel_requested"):
+            self.stopping = True
+            raise CancelledSignal()
+
+    # -- checkpoint calls --------------------------------------------------------------------
+
+    def call(self, cp: CheckpointDefinition, seq: int, inv: str, args: tuple, kwargs: dict) -> Any:
+        """Run (or reuse) one checkpoint call and return its output."""
+        rec = self.recorded(seq, "checkpoint", cp.name, inv)
+        if rec is not None and rec["status"] == "completed":
+            return self._output(rec)
+        self.check_cancel()
+        return self._execute(cp, seq, inv, args, kwargs, rec)
+
+    def _output(self, rec: dict[str, Any]) -> Any:
+        for art in rec["artifacts"]:
+            if art.get("save_type") == "step_output":
+                return self.store.decode(art["value"])
+        return None
+
+    def _base_record(self, cp: CheckpointDefinition, seq: int, inv: str) -> dict[str, Any]:
+        return {
+            "seq": seq,
+            "call_id": f"{self.exec_id}.c{seq}",
+            "name": cp.name,
+            "invocation_id": inv,
+            "checkpoint_type": cp.type,
+            "status": "running",
+            "started_at": now_iso(),
+            "ended_at": None,
+            "attempts": [],
+            "artifacts": [],
+            "metadata": {},
+            "original_call_id": None,
+            "cached_from": None,
+            "parent_call_ids": [],
+        }
+
+    def write_call(self, record: dict[str, Any], *, durable: bool | None = None) -> None:
+        """Write a call record under the execution lock."""
+        with self.store.locked(self.exec_id):
+            self.store.write_call(self.exec_id, record, durable=durable)
+
+    def _execute(
+        self,
+        cp: CheckpointDefinition,
+        seq: int,
+        inv: str,
+        args: tuple,
+        kwargs: dict,
+        previous: dict[str, Any] | None,
+    ) -> Any:
+        record = self._base_record(cp, seq, inv)
+        if previous is not None:
+            record.update(attempts=list(previous["attempts"]), started_at=previous["started_at"])
+        # Visibility only (not fsynced): the durable write is the completed record.
+        self.write_call(record, durable=False)
+        retries = cp.retries if cp.retries is not None else int(self.settings.get("retries") or 0)
+        for number in range(retries + 1):
+            if number:
+                self.check_cancel()
+            scope = CallScope(self, seq, cp.name, inv)
+            started = now_iso()
+            token = call_scope_var.set(scope)
+            try:
+                value = cp.func(*args, **kwargs)
+                output = self.store.encode(value)
+            except Exception as exc:
+                failed = self._attempt(record, scope, started, failure_from_exception(exc))
+                if number == retries:
+                    self.write_call({**failed, "status": "failed", "ended_at": now_iso()})
+                    raise
+                continue
+            except BaseException as exc:
+                reason = "cancelled" if isinstance(exc, CancelledSignal) else "interrupted"
+                failure = {"message": reason, "exception_type": type(exc).__name__,
+                           "traceback": None, "origin": "runtime"}
+                failed = self._attempt(record, scope, started, failure)
+                self.write_call({**failed, "status": "failed", "ended_at": now_iso()})
+                raise
+            finally:
+                call_scope_var.reset(token)
+            done = self._attempt(record, scope, started, None)
+            artifacts = [self._output_artifact(cp, seq, output), *scope.artifacts]
+            self.write_call({**done, "status": "completed", "ended_at": now_iso(),
+                             "artifacts": artifacts,
+                             "metadata": merge_metadata(dict(record["metadata"]), scope.metadata)})
+            return value
+        raise AssertionError("unreachable")
+
+    def _attempt(
+        self, record: dict[str, Any], scope: CallScope, started: str, failure: dict | None
+    ) -> dict[str, Any]:
+        attempt = {
+            "attempt_id": f"{scope.call_id}.{len(record['attempts']) + 1}",
+            "status": "failed" if failure else "completed",
+            "started_at": started,
+            "ended_at": now_iso(),
+            "metadata": dict(scope.metadata),
+            "failure": failure,
+        }
+        record["attempts"] = [*record["attempts"], attempt]
+        return record
+
+    def _output_artifact(self, cp: CheckpointDefinition, seq: int, ref: dict) -> dict[str, Any]:
+        return {
+            "artifact_id": f"{self.exec_id}.a{seq}.0",
+            "name": cp.name,
+            "kind": None,
+            "save_type": "step_output",
+            "metadata": {},
+            "value": ref,
+        }
+
+    # -- concurrency ---------------------------------------------------------------------------
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        """Run ``fn`` on a worker thread carrying this context."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="kitaru")
+            ctx = copy_context()
+            future = self._pool.submit(ctx.run, fn, *args)
+            self._futures.append(future)
+        return future
+
+    def settle(self) -> BaseException | None:
+        """Wait for every submitted call; return the first failure, if any."""
+        first: BaseException | None = None
+        index = 0
+        while True:
+            with self._lock:
+                if index >= len(self._futures):
+                    break
+                future = self._futures[index]
+            index += 1
+            try:
+                future.result()
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
+                if first is None:
+                    first = exc
+                    self.stopping = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        return first
+
+    # -- execution-level metadata ----------------------------------------------------------------
+
+    def log_execution(self, values: dict[str, Any]) -> None:
+        """Merge ``kitaru.log()`` values from the flow body into the execution's metadata."""
+
+        def mutate(state: dict[str, Any]) -> dict[str, Any]:
+            state["metadata"] = merge_metadata(dict(state["metadata"]), values)
+            return state
+
+        self.store.update_state(self.exec_id, mutate)

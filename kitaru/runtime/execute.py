@@ -1,0 +1,85 @@
+"""Run a flow body for an execution and record how it ended.
+
+Used by ``flow.run()`` in the calling process and by the detached runner; the caller holds the
+runner lock for the whole call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kitaru.errors import FailureOrigin
+from kitaru.runtime.context import flow_run_var
+from kitaru.runtime.engine import CancelledSignal, FlowRun
+from kitaru.runtime.failure import failure_from_exception
+from kitaru.store import Store, now_iso
+
+__all__ = ["execute_flow"]
+
+_INTERRUPTED = {
+    "message": "interrupted",
+    "exception_type": "KeyboardInterrupt",
+    "traceback": None,
+    "origin": str(FailureOrigin.RUNTIME),
+}
+
+
+def _body(run: FlowRun, func: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, BaseException | None]:
+    token = flow_run_var.set(run)
+    try:
+        try:
+            result: Any = func(*args, **kwargs)
+            error: BaseException | None = None
+        except BaseException as exc:  # noqa: BLE001 - every ending is recorded below
+            result, error = None, exc
+        pending = run.settle()
+    finally:
+        flow_run_var.reset(token)
+    if pending is not None and (error is None or isinstance(error, CancelledSignal)):
+        if not isinstance(pending, CancelledSignal):
+            error = pending
+        elif error is None:
+            error = pending
+    return result, error
+
+
+def _ending(store: Store, result: Any, error: BaseException | None) -> dict[str, Any]:
+    if error is None:
+        try:
+            return {"status": "completed", "result": store.encode(result)}
+        except Exception as exc:  # the result cannot be stored
+            error = exc
+    if isinstance(error, CancelledSignal):
+        return {"status": "cancelled", "status_reason": "cancelled by request"}
+    if isinstance(error, KeyboardInterrupt):
+        return {"status": "failed", "status_reason": "interrupted", "failure": dict(_INTERRUPTED)}
+    failure = failure_from_exception(error)
+    return {"status": "failed", "status_reason": failure["message"], "failure": failure}
+
+
+def execute_flow(
+    store: Store,
+    exec_id: str,
+    func: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    settings: dict[str, Any],
+    journal: list[dict[str, Any]] | None = None,
+) -> str:
+    """Run ``func`` as execution ``exec_id`` and record its final status; return it.
+
+    A ``KeyboardInterrupt`` is recorded as ``failed`` ("interrupted") and then re-raised.
+    """
+    run = FlowRun(store, exec_id, settings, journal)
+    result, error = _body(run, func, args, kwargs)
+    ending = _ending(store, result, error)
+
+    def finish(state: dict[str, Any]) -> dict[str, Any]:
+        state.update(ending, ended_at=now_iso(), runner=None)
+        return state
+
+    store.update_state(exec_id, finish, expect={"running", "waiting"})
+    if isinstance(error, KeyboardInterrupt | SystemExit):
+        raise error
+    return ending["status"]

@@ -1,0 +1,208 @@
+"""``@flow``: the durable outer function, its ``.run()`` and the handle it returns."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kitaru.errors import KitaruContextError, KitaruStateError, KitaruUsageError
+from kitaru.models import ExecutionStatus
+from kitaru.runtime.checkpoint import normalize_name
+from kitaru.runtime.context import current_run
+from kitaru.runtime.execute import execute_flow
+from kitaru.runtime.failure import execution_error
+from kitaru.runtime.settings import resolve_settings, validate_layer
+from kitaru.store import Store, now_iso
+
+__all__ = ["FlowDefinition", "FlowHandle", "flow", "source_info"]
+
+
+def source_info(func: Callable[..., Any]) -> dict[str, Any]:
+    """Where the flow function can be imported from again (module, file, sys.path entry)."""
+    module = func.__module__
+    mod = sys.modules.get(module)
+    file = getattr(mod, "__file__", None)
+    try:
+        file = inspect.getsourcefile(func) or file
+    except TypeError:
+        pass
+    entry = None
+    if file:
+        path = Path(file).resolve()
+        depth = 0 if module == "__main__" else module.count(".") + (path.stem == "__init__")
+        entry = str(path.parents[depth])
+    return {
+        "module": module,
+        "qualname": func.__qualname__,
+        "file": str(Path(file).resolve()) if file else None,
+        "sys_path_entry": entry,
+    }
+
+
+class FlowHandle:
+    """A handle on one execution started by ``flow.run()``."""
+
+    def __init__(self, exec_id: str, store_root: Path) -> None:
+        self._exec_id = exec_id
+        self._root = store_root
+
+    def __repr__(self) -> str:
+        return f"FlowHandle(exec_id={self._exec_id!r})"
+
+    @property
+    def exec_id(self) -> str:
+        """The execution's id."""
+        return self._exec_id
+
+    def _state(self) -> tuple[Store, dict[str, Any]]:
+        store = Store.open_at(self._root)
+        return store, store.effective_state(store.read_state(self._exec_id))
+
+    @property
+    def status(self) -> ExecutionStatus:
+        """The execution's current status (read from the store each time)."""
+        return ExecutionStatus(self._state()[1]["status"])
+
+    def _outcome(self, store: Store, state: dict[str, Any]) -> Any:
+        if state["status"] == "completed":
+            ref = state.get("result")
+            return store.decode(ref) if ref else None
+        raise execution_error(self._exec_id, state)
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the execution finishes; return its result or raise its typed error.
+
+        Raises ``KitaruStateError`` when it has settled into ``waiting`` with no runner.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            store, state = self._state()
+            status = state["status"]
+            if status in ("completed", "failed", "cancelled"):
+                return self._outcome(store, state)
+            if status == "waiting" and not store.runner_alive(self._exec_id):
+                raise KitaruStateError(waiting_hint(self._exec_id))
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"Execution {self._exec_id} is still {status}.")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def get(self) -> Any:
+        """Return the result now; raise ``KitaruStateError`` if it is not finished."""
+        store, state = self._state()
+        if state["status"] not in ("completed", "failed", "cancelled"):
+            raise KitaruStateError(
+                f"Execution {self._exec_id} is still running (status: {state['status']})."
+            )
+        return self._outcome(store, state)
+
+
+def waiting_hint(exec_id: str) -> str:
+    """What to run to answer a waiting execution."""
+    return (
+        f"Execution {exec_id} is waiting for input. Provide it and resume with:\n\n"
+        f"  kitaru executions input {exec_id} --value <json>\n"
+        f"  kitaru executions resume {exec_id}"
+    )
+
+
+class FlowDefinition:
+    """A decorated flow function; start it with ``.run()``."""
+
+    def __init__(self, func: Callable[..., Any], defaults: dict[str, Any]) -> None:
+        self.func = func
+        self.name = normalize_name(func.__name__, "flow")
+        self.defaults = validate_layer(defaults, "@flow")
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise KitaruUsageError(
+            f"Direct flow calls are not supported. Use `{self.name}.run(...)` to start an "
+            "execution."
+        )
+
+    def run(
+        self,
+        *args: Any,
+        stack: str | None = None,
+        image: Any = None,
+        cache: bool | None = None,
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> FlowHandle:
+        """Run the flow in this process and return a handle once it finishes or waits."""
+        if current_run() is not None:
+            raise KitaruContextError(
+                "flow.run() cannot be called inside a running flow; call checkpoints instead."
+            )
+        run_layer = {"stack": stack, "image": image, "cache": cache, "retries": retries}
+        settings = resolve_settings(self.defaults, run_layer)
+        store, created = Store.open_or_create()
+        if created:
+            print(f"Created Kitaru project store at {store.root}", file=sys.stderr)
+        inputs = {
+            "args": [store.encode(a) for a in args],
+            "kwargs": {k: store.encode(v) for k, v in kwargs.items()},
+        }
+        exec_id = store.claim_execution_id()
+        with store.runner_lock(exec_id) as _lock:
+            store.create_execution(exec_id, self._spec(inputs, settings), self._state(settings, store))
+            execute_flow(store, exec_id, self.func, args, kwargs, settings)
+        return FlowHandle(exec_id, store.root)
+
+    def _spec(self, inputs: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "flow_name": self.name,
+            "source": source_info(self.func),
+            "inputs": inputs,
+            "settings": {**settings, "durability": None},
+            "flow_defaults": dict(self.defaults),
+            "created_at": now_iso(),
+            "cwd": os.getcwd(),
+            "python": sys.executable,
+            "original_exec_id": None,
+            "replay": None,
+        }
+
+    def _state(self, settings: dict[str, Any], store: Store) -> dict[str, Any]:
+        now = now_iso()
+        return {
+            "status": "running",
+            "flow_name": self.name,
+            "stack": settings["stack"],
+            "created_at": now,
+            "started_at": now,
+            "ended_at": None,
+            "status_reason": None,
+            "failure": None,
+            "result": None,
+            "metadata": {},
+            "cancel_requested": False,
+            "runner": store.runner_info(),
+            "original_exec_id": None,
+        }
+
+
+def flow(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    stack: str | None = None,
+    image: Any = None,
+    cache: bool | None = None,
+    retries: int | None = None,
+) -> Any:
+    """Mark a function as a durable flow (bare ``@flow`` or with options)."""
+    defaults = {"stack": stack, "image": image, "cache": cache, "retries": retries}
+
+    def wrap(f: Callable[..., Any]) -> FlowDefinition:
+        return FlowDefinition(f, defaults)
+
+    return wrap(func) if func is not None else wrap

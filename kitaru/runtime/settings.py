@@ -1,0 +1,155 @@
+"""Execution settings and their precedence.
+
+defaults < ``[tool.kitaru]`` in the nearest pyproject.toml < ``KITARU_*`` environment <
+``kitaru.configure()`` < ``@flow(...)`` < ``.run(...)`` arguments (upstream Kitaru's order).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kitaru.errors import KitaruUsageError
+
+__all__ = ["UNSET", "KitaruConfig", "configure", "resolve_settings", "validate_layer"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+_KEYS = ("stack", "image", "cache", "retries")
+
+
+@dataclass(frozen=True)
+class KitaruConfig:
+    """One layer of execution settings (None = not set in this layer)."""
+
+    stack: str | None = None
+    image: Any = None
+    cache: bool | None = None
+    retries: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer as a plain dict."""
+        return asdict(self)
+
+
+_configured: dict[str, Any] = {}
+_configured_lock = threading.Lock()
+
+
+def _check(key: str, value: Any, source: str) -> Any:
+    if value is None:
+        return None
+    if key == "cache" and type(value) is not bool:
+        raise KitaruUsageError(f"Invalid value for cache in {source}: expected true or false.")
+    if key == "retries" and (type(value) is not int or value < 0):
+        raise KitaruUsageError(f"Invalid value for retries in {source}: expected an integer >= 0.")
+    if key == "stack":
+        if not isinstance(value, str) or not value.strip():
+            raise KitaruUsageError(f"Invalid value for stack in {source}: expected a non-empty name.")
+        if value.strip() != "local":
+            raise KitaruUsageError(
+                f"Unknown stack '{value}' (from {source}): only the 'local' stack exists here."
+            )
+        return "local"
+    return value
+
+
+def validate_layer(layer: dict[str, Any], source: str) -> dict[str, Any]:
+    """Check a settings layer's values; unset (None) keys are dropped."""
+    return {k: _check(k, v, source) for k, v in layer.items() if k in _KEYS and v is not None}
+
+
+def configure(
+    *, stack: Any = UNSET, image: Any = UNSET, cache: Any = UNSET, retries: Any = UNSET,
+    project: Any = UNSET,
+) -> KitaruConfig:
+    """Set process-wide execution defaults; only the arguments given change, None clears.
+
+    Returns the current process-level layer.
+    """
+    if project is not UNSET and project is not None:
+        raise KitaruUsageError(
+            "configure(project=...) is not supported: set KITARU_PROJECT_DIR to choose a store."
+        )
+    given = {"stack": stack, "image": image, "cache": cache, "retries": retries}
+    with _configured_lock:
+        for key, value in given.items():
+            if value is UNSET:
+                continue
+            if value is None:
+                _configured.pop(key, None)
+            else:
+                _configured[key] = _check(key, value, "kitaru.configure()")
+        return KitaruConfig(**_configured)
+
+
+def _env_layer() -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    if os.environ.get("KITARU_RUNNER"):
+        raise KitaruUsageError("`KITARU_RUNNER` was renamed to `KITARU_STACK`; set that instead.")
+    stack = os.environ.get("KITARU_STACK", "").strip()
+    if stack:
+        layer["stack"] = stack
+    cache = os.environ.get("KITARU_CACHE", "").strip().lower()
+    if cache:
+        if cache not in _TRUE | _FALSE:
+            raise KitaruUsageError(f"Invalid value for KITARU_CACHE: {cache!r}.")
+        layer["cache"] = cache in _TRUE
+    retries = os.environ.get("KITARU_RETRIES", "").strip()
+    if retries:
+        if not retries.isdigit():
+            raise KitaruUsageError(f"Invalid value for KITARU_RETRIES: {retries!r}.")
+        layer["retries"] = int(retries)
+    image = os.environ.get("KITARU_IMAGE", "").strip()
+    if image:
+        layer["image"] = image
+    return validate_layer(layer, "the environment")
+
+
+def _pyproject_layer(start: Path) -> dict[str, Any]:
+    for folder in (start, *start.parents):
+        path = folder / "pyproject.toml"
+        if path.is_file():
+            import tomllib
+
+            try:
+                data = tomllib.loads(path.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise KitaruUsageError(f"Cannot read {path}: {exc}") from exc
+            section = data.get("tool", {}).get("kitaru", {})
+            if "runner" in section:
+                raise KitaruUsageError(
+                    f"{path}: [tool.kitaru] key `runner` was renamed to `stack`."
+                )
+            return validate_layer(section, str(path))
+    return {}
+
+
+def resolve_settings(
+    decorator: dict[str, Any], run: dict[str, Any], *, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Resolve the settings of one run through every layer."""
+    resolved: dict[str, Any] = {"stack": "local", "image": None, "cache": True, "retries": 0}
+    with _configured_lock:
+        configured = dict(_configured)
+    layers = (
+        _pyproject_layer(cwd or Path.cwd()),
+        _env_layer(),
+        configured,
+        validate_layer(decorator, "@flow"),
+        validate_layer(run, ".run()"),
+    )
+    for layer in layers:
+        resolved.update(layer)
+    return resolved
+
