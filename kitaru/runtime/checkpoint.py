@@ -10,6 +10,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from kitaru.errors import KitaruContextError, KitaruUsageError
+from kitaru.runtime.cache import function_source
 from kitaru.runtime.context import current_call, current_run
 
 __all__ = ["CheckpointDefinition", "CheckpointFuture", "MapFuture", "checkpoint", "normalize_name"]
@@ -82,7 +83,15 @@ class CheckpointDefinition:
         self.retries = retries
         self.type = type
         self.runtime = str(runtime).strip().lower() if runtime is not None else None
+        self._source: str | None | bool = False
         functools.update_wrapper(self, func)
+
+    @property
+    def source(self) -> str | None:
+        """The function's source (part of its cache key), or None if unavailable."""
+        if self._source is False:
+            self._source = function_source(self.func)
+        return self._source  # type: ignore[return-value]
 
     def _run_checked(self, what: str) -> Any:
         run = current_run()

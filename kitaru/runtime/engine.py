@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import FailureOrigin, KitaruDivergenceError, KitaruUsageError
+from kitaru.runtime.cache import cache_key
+from kitaru.runtime.capture import LogCapture
 from kitaru.runtime.context import call_scope_var
 from kitaru.runtime.failure import failure_from_exception
 from kitaru.store import Store, now_iso
-from kitaru.store.layout import validate_name
+from kitaru.store.layout import parse_sub_id, validate_name
 
 if TYPE_CHECKING:
     from kitaru.runtime.checkpoint import CheckpointDefinition
@@ -83,6 +85,9 @@ class FlowRun:
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[Any]] = []
         self.stopping = False
+        self.capture = LogCapture(store, exec_id)
+        # Calls at or after this journal position never use the cache (replay boundary).
+        self.no_cache_from: int | None = None
 
     # -- identity -------------------------------------------------------------------------
 
@@ -141,12 +146,65 @@ class FlowRun:
         if rec is not None and rec["status"] == "completed":
             return self._output(rec)
         self.check_cancel()
-        return self._execute(cp, seq, inv, args, kwargs, rec)
+        key = None
+        if rec is None and self._cache_allowed(seq):
+            key = cache_key(cp.name, cp.source, args, kwargs)
+            hit = self._from_cache(cp, seq, inv, key) if key else None
+            if hit is not None:
+                return self.store.decode(hit)
+        value = self._execute(cp, seq, inv, args, kwargs, rec, key)
+        if key:
+            self.store.cache_put(key, f"{self.exec_id}.c{seq}")
+        return value
+
+    def _cache_allowed(self, seq: int) -> bool:
+        if not self.settings.get("cache", True):
+            return False
+        return self.no_cache_from is None or seq < self.no_cache_from
+
+    def _from_cache(
+        self, cp: CheckpointDefinition, seq: int, inv: str, key: str
+    ) -> dict[str, Any] | None:
+        """Record a call from a cache hit; return its output reference (None on a miss)."""
+        entry = self.store.cache_get(key)
+        if entry is None:
+            return None
+        try:
+            source_exec, source_seq, _ = parse_sub_id("call id", entry["call_id"], "c")
+            source = self.store.read_call(source_exec, source_seq)
+        except Exception:  # a stale or damaged entry is only a miss
+            return None
+        if source is None or source["status"] != "completed" or source.get("cache_key") != key:
+            return None
+        record = self._base_record(cp, seq, inv)
+        artifacts = [
+            {**art, "artifact_id": f"{self.exec_id}.a{seq}.{index}"}
+            for index, art in enumerate(source["artifacts"])
+        ]
+        now = now_iso()
+        record.update(
+            status="completed",
+            ended_at=now,
+            artifacts=artifacts,
+            metadata=dict(source["metadata"]),
+            cached_from=source.get("cached_from") or source["call_id"],
+            cache_key=key,
+            attempts=[{"attempt_id": f"{record['call_id']}.1", "status": "completed",
+                       "started_at": record["started_at"], "ended_at": now,
+                       "metadata": {"cached": True}, "failure": None}],
+        )
+        self.write_call(record)
+        return self._output_ref(record)
 
     def _output(self, rec: dict[str, Any]) -> Any:
+        ref = self._output_ref(rec)
+        return self.store.decode(ref) if ref is not None else None
+
+    @staticmethod
+    def _output_ref(rec: dict[str, Any]) -> dict[str, Any] | None:
         for art in rec["artifacts"]:
             if art.get("save_type") == "step_output":
-                return self.store.decode(art["value"])
+                return art["value"]
         return None
 
     def _base_record(self, cp: CheckpointDefinition, seq: int, inv: str) -> dict[str, Any]:
@@ -180,8 +238,10 @@ class FlowRun:
         args: tuple,
         kwargs: dict,
         previous: dict[str, Any] | None,
+        key: str | None = None,
     ) -> Any:
         record = self._base_record(cp, seq, inv)
+        record["cache_key"] = key
         if previous is not None:
             record.update(attempts=list(previous["attempts"]), started_at=previous["started_at"])
         # Visibility only (not fsynced): the durable write is the completed record.

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kitaru.errors import FailureOrigin
+from kitaru.runtime.capture import capture_installed
 from kitaru.runtime.context import flow_run_var
 from kitaru.runtime.engine import CancelledSignal, FlowRun
 from kitaru.runtime.failure import failure_from_exception
@@ -72,7 +73,11 @@ def execute_flow(
     A ``KeyboardInterrupt`` is recorded as ``failed`` ("interrupted") and then re-raised.
     """
     run = FlowRun(store, exec_id, settings, journal)
-    result, error = _body(run, func, args, kwargs)
+    with capture_installed:
+        try:
+            result, error = _body(run, func, args, kwargs)
+        finally:
+            run.capture.flush()
     ending = _ending(store, result, error)
 
     def finish(state: dict[str, Any]) -> dict[str, Any]:

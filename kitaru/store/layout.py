@@ -45,7 +45,9 @@ def validate_name(kind: str, value: object) -> str:
             "not starting with '.' or '-'."
         )
     if value.endswith(_RESERVED_SUFFIXES):
-        raise KitaruUsageError(f"Invalid {kind} {value!r}: it may not end in '.', '.lock' or '.tmp'.")
+        raise KitaruUsageError(
+            f"Invalid {kind} {value!r}: it may not end in '.', '.lock' or '.tmp'."
+        )
     return value
 
 

@@ -71,7 +71,8 @@ class BlobStore:
         for fan in sorted(os.listdir(self.root)):
             sub = self.root / fan
             if len(fan) == 2 and sub.is_dir():
-                out.extend(fan + rest for rest in sorted(os.listdir(sub)) if not rest.startswith("."))
+                names = sorted(os.listdir(sub))
+                out.extend(fan + rest for rest in names if not rest.startswith("."))
         return out
 
 

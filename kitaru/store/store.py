@@ -79,7 +79,7 @@ class Store:
         self.blobs = BlobStore(root / "objects", durable=self.durable)
         self.index = Index(root / "index")
 
-    # -- opening ------------------------------------------------------------------------
+    # -- opening -------------------------------------------------------------------------------
 
     @classmethod
     def find(cls, override: str | os.PathLike[str] | None = None) -> Store | None:
@@ -103,7 +103,9 @@ class Store:
         try:
             data = load_json(read_bytes(path), path)
         except FileNotFoundError:
-            raise KitaruProjectNotFoundError(f"{root} is not a Kitaru store (no format.json).") from None
+            raise KitaruProjectNotFoundError(
+                f"{root} is not a Kitaru store (no format.json)."
+            ) from None
         fmt = data.get("format") if isinstance(data, dict) else None
         if type(fmt) is not int:
             raise KitaruCorruptRecordError(path, "missing integer 'format'")
@@ -160,7 +162,7 @@ class Store:
         """The folder that holds the store (the store's parent)."""
         return self.root.parent
 
-    # -- paths ----------------------------------------------------------------------------
+    # -- paths ---------------------------------------------------------------------------------
 
     def exec_dir(self, exec_id: str) -> Path:
         """Folder of one execution (the id is validated first)."""
@@ -185,8 +187,7 @@ class Store:
         """Resolve a full id or a unique prefix (``kr-`` may be left out)."""
         if not isinstance(prefix, str) or not prefix.strip():
             raise KitaruUsageError("An execution id is required.")
-        prefix = prefix.strip()
-        layout.validate_name("execution id", prefix)
+        layout.validate_name("execution id", prefix)  # never stripped or rewritten
         if (self.root / "executions" / prefix / "state.json").is_file():
             return prefix
         wanted = prefix if prefix.startswith("kr-") else f"kr-{prefix}"
@@ -204,6 +205,8 @@ class Store:
         """Execution ids that may match the filters, newest first (confirm with the state)."""
         if flow is not None:
             layout.validate_name("flow name", flow)
+        if status is not None:
+            layout.validate_name("status", status)
         if status is None and flow is None:
             return self.exec_ids()
         sets: list[list[str]] = []
@@ -221,7 +224,7 @@ class Store:
             result = [i for i in result if i in keep]
         return result
 
-    # -- locks ------------------------------------------------------------------------------
+    # -- locks ---------------------------------------------------------------------------------
 
     def exec_lock(self, exec_id: str, timeout: float = 30.0) -> FileLock:
         """The execution lock (taken around every change of a mutable record)."""
@@ -245,7 +248,7 @@ class Store:
                 f"Execution '{exec_id}' is already being run by another process."
             ) from None
 
-    # -- executions ---------------------------------------------------------------------------
+    # -- executions ----------------------------------------------------------------------------
 
     def claim_execution_id(self) -> str:
         """Create a new execution folder with a fresh id (``mkdir`` claims it)."""
@@ -266,7 +269,8 @@ class Store:
         state = {"schema_version": SCHEMA_VERSION, "exec_id": exec_id, **state}
         check_shape("spec", spec, path / "execution.yaml")
         check_shape("state", state, path / "state.json")
-        self.index.add(self.index.flow_dir(layout.validate_name("flow name", state["flow_name"])), exec_id)
+        flow = layout.validate_name("flow name", state["flow_name"])
+        self.index.add(self.index.flow_dir(flow), exec_id)
         self.index.add(self.index.status_dir(state["status"]), exec_id)
         write_atomic(path / "execution.yaml", dump_yaml(spec), durable=self.durable)
         write_json_record(path / "state.json", state, durable=self.durable)
@@ -285,7 +289,9 @@ class Store:
         try:
             return read_json_record(path, "state")
         except FileNotFoundError:
-            raise KitaruNotFoundError(f"Failed to load execution '{exec_id}': no such execution.") from None
+            raise KitaruNotFoundError(
+                f"Failed to load execution '{exec_id}': no such execution."
+            ) from None
 
     def effective_state(self, state: dict[str, Any]) -> dict[str, Any]:
         """Apply read-time status: ``running`` with no live runner is reported ``failed``."""
@@ -342,7 +348,7 @@ class Store:
         with self.exec_lock(exec_id):
             yield
 
-    # -- calls and waits ---------------------------------------------------------------------------
+    # -- calls and waits -----------------------------------------------------------------------
 
     def _journal(self, exec_id: str, folder: str, kind: str) -> list[dict[str, Any]]:
         base = self._require(exec_id) / folder
@@ -370,6 +376,23 @@ class Store:
         """The execution's wait records, in journal order."""
         return self._journal(exec_id, "waits", "wait")
 
+    def read_call(self, exec_id: str, seq: int) -> dict[str, Any] | None:
+        """The call record at journal position ``seq``, or None."""
+        base = self._require(exec_id) / "calls"
+        prefix = f"{seq:04d}-"
+        try:
+            names = [n for n in os.listdir(base) if n.startswith(prefix) and n.endswith(".json")]
+        except FileNotFoundError:
+            return None
+        for name in names:
+            try:
+                record = read_json_record(base / name, "call")
+            except FileNotFoundError:
+                continue
+            if record["seq"] == seq:
+                return record
+        return None
+
     def count_calls(self, exec_id: str) -> int:
         """Number of checkpoint call records (without reading them)."""
         try:
@@ -384,7 +407,9 @@ class Store:
         layout.validate_name("invocation id", record["invocation_id"])
         return self.exec_dir(exec_id) / folder / _seq_name(record["seq"], record["invocation_id"])
 
-    def write_call(self, exec_id: str, record: dict[str, Any], *, durable: bool | None = None) -> None:
+    def write_call(
+        self, exec_id: str, record: dict[str, Any], *, durable: bool | None = None
+    ) -> None:
         """Write a checkpoint call record (caller holds the execution lock or owns the run)."""
         record = {"schema_version": SCHEMA_VERSION, **record}
         path = self._record_path(exec_id, "calls", record)
@@ -400,7 +425,7 @@ class Store:
         ensure_dir(path.parent, durable=self.durable)
         write_json_record(path, record, durable=self.durable)
 
-    # -- logs ---------------------------------------------------------------------------------------
+    # -- logs ----------------------------------------------------------------------------------
 
     def append_log(self, exec_id: str, entry: dict[str, Any]) -> None:
         """Append one log entry as one JSON line (oversized messages are truncated)."""
@@ -438,7 +463,7 @@ class Store:
         """Keep a failed detached runner's stderr."""
         write_atomic(self.exec_dir(exec_id) / "runner.err", text.encode(), durable=self.durable)
 
-    # -- values and cache ---------------------------------------------------------------------------
+    # -- values and cache ----------------------------------------------------------------------
 
     def encode(self, value: Any) -> dict[str, Any]:
         """Encode a value for a record (inline or as a blob)."""
@@ -450,7 +475,8 @@ class Store:
 
     def cache_path(self, key: str) -> Path:
         """Where the cache entry for ``key`` (hex digest) lives."""
-        if len(key) < 8 or any(c not in "0123456789abcdef" for c in key):
+        hex_ok = isinstance(key, str) and all(c in "0123456789abcdef" for c in key)
+        if not hex_ok or not 8 <= len(key) <= 128:
             raise KitaruUsageError(f"Invalid cache key {key!r}.")
         return self.root / "cache" / key[:2] / f"{key[2:]}.json"
 
@@ -463,13 +489,16 @@ class Store:
             return None
 
     def cache_put(self, key: str, call_id: str) -> None:
-        """Record that ``call_id`` produced the output for ``key``."""
+        """Record that ``call_id`` produced the output for ``key``.
+
+        Not fsynced: the cache is an optimisation, and a lost entry is only a miss.
+        """
         path = self.cache_path(key)
         ensure_dir(path.parent)
         record = {"schema_version": SCHEMA_VERSION, "call_id": call_id, "created_at": now_iso()}
-        write_json_record(path, record, durable=self.durable)
+        write_json_record(path, record, durable=False)
 
-    # -- misc ---------------------------------------------------------------------------------------------
+    # -- misc ----------------------------------------------------------------------------------
 
     @staticmethod
     def runner_info() -> dict[str, Any]:
