@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from kitaru.errors import (
     KitaruFeatureNotAvailableError,
     KitaruNotFoundError,
     KitaruProjectNotFoundError,
+    KitaruStateError,
     KitaruUsageError,
 )
 from kitaru.models import (
@@ -336,6 +338,49 @@ class _Executions:
                      message=str(e.get("message") or ""))
             for e in entries
         ]
+
+
+    def retry(self, exec_id: str) -> Execution:
+        """Re-run a failed execution in place (same id), reusing its finished checkpoints."""
+        store = self._client._store()
+        exec_id = self._resolve(store, exec_id)
+        status = store.effective_state(store.read_state(exec_id))["status"]
+        if status != "failed":
+            raise KitaruStateError(
+                f"Only failed executions can be retried. Execution '{exec_id}' is currently "
+                f"'{status}'."
+            )
+        from kitaru.runtime.launch import start_runner
+
+        # A stored "running" whose runner lock is free is a crashed run: retryable too.
+        start_runner(store, exec_id, expect={"failed", "running"}, verb="retry")
+        return self.get(exec_id)
+
+    def cancel(self, exec_id: str, *, timeout: float = 10.0) -> Execution:
+        """Cancel a running or waiting execution.
+
+        A waiting execution is cancelled at once. A running one is asked to stop at its next
+        checkpoint boundary; this waits up to ``timeout`` seconds for that and returns the
+        refreshed execution (still ``running`` with ``cancel_requested`` if it is busy longer).
+        """
+        store = self._client._store()
+        exec_id = self._resolve(store, exec_id)
+        status = store.effective_state(store.read_state(exec_id))["status"]
+        if status not in ("running", "waiting"):
+            raise KitaruStateError(
+                f"Execution '{exec_id}' is already {status}; only running or waiting "
+                "executions can be cancelled."
+            )
+        if status == "waiting":
+            store.cancel_waiting(exec_id)
+            return self.get(exec_id)
+        store.update_state(exec_id, lambda s: {**s, "cancel_requested": True}, expect={"running"})
+        deadline = time.monotonic() + max(0.0, timeout)
+        while time.monotonic() < deadline:
+            if store.effective_state(store.read_state(exec_id))["status"] != "running":
+                break
+            time.sleep(0.02)
+        return self.get(exec_id)
 
 
 class _Artifacts:

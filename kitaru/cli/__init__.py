@@ -39,10 +39,9 @@ class KitaruGroup(click.Group):
             raise click.exceptions.Exit(1) from None
 
 
-def _set_project(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def _set_project(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         os.environ["KITARU_PROJECT_DIR"] = value
-    ctx.meta["kitaru.project"] = value
     return value
 
 

@@ -27,7 +27,7 @@ def executions() -> None:
 
 def _wait_name(execution: Execution) -> str:
     wait = execution.pending_wait
-    return wait.name if wait is not None else "none"
+    return wait.name if wait is not None else "-"
 
 
 @executions.command("list")
@@ -49,7 +49,7 @@ def list_executions(status: str | None, flow: str | None, limit: int | None) -> 
             format_time(e.started_at),
             e.checkpoint_count,
             _wait_name(e),
-            e.original_exec_id or "",
+            e.original_exec_id or "-",
         ]
         for e in found
     ]

@@ -1,7 +1,8 @@
 """The one renderer of the CLI: the ``--output`` option, text views, JSON documents, errors.
 
-Commands build a view (:class:`Snapshot`, :class:`Table` or :class:`Success`) and the JSON
-payload, then call :func:`emit`; errors reach :func:`emit_error` from the root group only.
+Commands build a view (:class:`Snapshot`, :class:`Table`, :class:`Success` or :class:`Lines`)
+and the JSON payload, then call :func:`emit`; errors reach :func:`emit_error` from the root
+group only.
 ``tabulate`` and ``orjson`` are imported when first needed, to keep ``kitaru --help`` fast.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,7 +20,6 @@ __all__ = [
     "COMMAND_KEY",
     "FORMAT_KEY",
     "Lines",
-    "OutputOptionError",
     "Snapshot",
     "Success",
     "Table",
@@ -44,23 +43,15 @@ _UNSET: Any = object()
 Row = tuple[str, Any]
 
 
-class OutputOptionError(click.ClickException):
-    """An ``--output`` value other than ``text`` or ``json`` (always reported as text, exit 1)."""
-
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        """Print the one-line error on stderr."""
-        _echo_error_line(self.format_message())
-
-
 # -- the option ---------------------------------------------------------------------------------
 
 
 def _check_output(ctx: click.Context, _param: click.Parameter, value: str | None) -> str:
     text = (value or "text").strip().lower()
-    if text not in _FORMATS:
-        raise OutputOptionError("`--output` must be either `text` or `json`.")
+    if text not in _FORMATS:  # reported by the root group, in text since no format is set
+        from kitaru.errors import KitaruUsageError
+
+        raise KitaruUsageError("`--output` must be either `text` or `json`.")
     ctx.meta[FORMAT_KEY] = text
     ctx.meta[COMMAND_KEY] = command_name(ctx)
     return text
@@ -164,14 +155,17 @@ def _cell(value: Any, colour: bool) -> str:
 # -- views --------------------------------------------------------------------------------------
 
 
-@dataclass
 class Snapshot:
     """A title line, then ``  Label: value`` rows; sections add a blank line and a title."""
 
-    title: str
-    rows: Sequence[Row]
-    sections: Sequence[tuple[str, Sequence[Row]]] = ()
-    warning: str | None = None
+    def __init__(
+        self,
+        title: str,
+        rows: Sequence[Row],
+        sections: Sequence[tuple[str, Sequence[Row]]] = (),
+        warning: str | None = None,
+    ) -> None:
+        self.title, self.rows, self.sections, self.warning = title, rows, sections, warning
 
     def lines(self, colour: bool) -> list[str]:
         """Return the text lines of this view."""
@@ -185,14 +179,17 @@ class Snapshot:
         return out
 
 
-@dataclass
 class Table:
     """A title line and an aligned table; an empty table becomes a one-row snapshot."""
 
-    title: str
-    headers: Sequence[str]
-    rows: Sequence[Sequence[Any]]
-    empty: str = "none found"
+    def __init__(
+        self,
+        title: str,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        empty: str = "none found",
+    ) -> None:
+        self.title, self.headers, self.rows, self.empty = title, headers, rows, empty
 
     def lines(self, colour: bool) -> list[str]:
         """Return the text lines of this view."""
@@ -227,23 +224,22 @@ class Table:
         return [title, *(f"  {line.rstrip()}" for line in body.splitlines())]
 
 
-@dataclass
 class Success:
     """A ``<message>`` line followed by ``  <detail>`` lines."""
 
-    message: str
-    details: Sequence[str] = field(default_factory=list)
+    def __init__(self, message: str, details: Sequence[str] = ()) -> None:
+        self.message, self.details = message, details
 
     def lines(self, colour: bool) -> list[str]:
         """Return the text lines of this view."""
         return [escape(self.message), *(f"  {escape(d)}" for d in self.details)]
 
 
-@dataclass
 class Lines:
     """Plain report lines; a leading ``error``/``warning`` word is coloured on a TTY."""
 
-    lines_: Sequence[str]
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines_ = lines
 
     def lines(self, colour: bool) -> list[str]:
         """Return the text lines of this view."""

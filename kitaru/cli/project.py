@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,15 @@ __all__ = ["COMMANDS", "doctor", "init", "status"]
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(file_okay=True, path_type=Path))
+@click.argument("path", required=False, type=click.Path(path_type=Path))
 @output_option
-@click.pass_context
-def init(ctx: click.Context, path: Path | None) -> None:
-    """Create a .kitaru/ store in PATH (default: the --project folder or the current one).
+def init(path: Path | None) -> None:
+    """Create a .kitaru/ store in PATH (default: --project, KITARU_PROJECT_DIR or here).
 
     Example: kitaru init my-agent
     """
-    if path is None and ctx.meta.get("kitaru.project"):
-        path = Path(ctx.meta["kitaru.project"])
+    if path is None and os.environ.get("KITARU_PROJECT_DIR"):
+        path = Path(os.environ["KITARU_PROJECT_DIR"])
     result = get_client().project.init(path)
     created = Path(result["path"]) / result["repository_directory"]
     emit(

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kitaru.runtime.engine import CallScope, FlowRun
 
-__all__ = ["current_call", "current_run", "flow_run_var", "call_scope_var"]
+__all__ = ["call_scope_var", "current_call", "current_run", "flow_run_var", "runner_importing"]
 
 flow_run_var: ContextVar[FlowRun | None] = ContextVar("kitaru_flow_run", default=None)
 call_scope_var: ContextVar[CallScope | None] = ContextVar("kitaru_call_scope", default=None)
+# Set while the detached runner imports a flow's module or script.
+runner_importing: ContextVar[str | None] = ContextVar("kitaru_runner_importing", default=None)
 
 
 def current_run() -> FlowRun | None:

@@ -134,7 +134,10 @@ class FlowRun:
 
     def check_cancel(self) -> None:
         """Stop at this boundary if the execution was cancelled."""
-        if self.stopping or self.store.read_state(self.exec_id).get("cancel_requested"):
+        if self.stopping:
+            raise CancelledSignal()
+        state = self.store.read_state(self.exec_id)
+        if state.get("cancel_requested") or state["status"] == "cancelled":
             self.stopping = True
             raise CancelledSignal()
 

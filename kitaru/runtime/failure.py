@@ -69,8 +69,10 @@ def execution_error(exec_id: str, state: dict[str, Any]) -> KitaruExecutionError
     if failure.get("message") and failure.get("message") != state.get("status_reason"):
         parts.append(str(failure["message"]))
     message = " ".join(parts)
-    origin_value = failure.get("origin") or "unknown"
-    origin = FailureOrigin(origin_value) if origin_value in FailureOrigin else FailureOrigin.UNKNOWN
+    try:
+        origin = FailureOrigin(failure.get("origin") or "unknown")
+    except ValueError:
+        origin = FailureOrigin.UNKNOWN
     if status != "failed":
         return KitaruExecutionError(message, exec_id=exec_id, status=status, failure_origin=None)
     message = f"{message}\n\n{retry_hint(exec_id)}"

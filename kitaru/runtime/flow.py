@@ -14,7 +14,7 @@ from typing import Any
 from kitaru.errors import KitaruContextError, KitaruStateError, KitaruUsageError
 from kitaru.models import ExecutionStatus
 from kitaru.runtime.checkpoint import normalize_name
-from kitaru.runtime.context import current_run
+from kitaru.runtime.context import current_run, runner_importing
 from kitaru.runtime.execute import execute_flow
 from kitaru.runtime.failure import execution_error
 from kitaru.runtime.settings import resolve_settings, validate_layer
@@ -141,6 +141,12 @@ class FlowDefinition:
         if current_run() is not None:
             raise KitaruContextError(
                 "flow.run() cannot be called inside a running flow; call checkpoints instead."
+            )
+        importing = runner_importing.get()
+        if importing is not None:
+            raise KitaruContextError(
+                f"flow.run() was called while the kitaru runner imported {importing}. Guard it "
+                'with `if __name__ == "__main__":` so it runs only when the script is run.'
             )
         run_layer = {"stack": stack, "image": image, "cache": cache, "retries": retries}
         settings = resolve_settings(self.defaults, run_layer)

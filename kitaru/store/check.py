@@ -99,7 +99,7 @@ def check_store(store: Store, *, fix: bool = False, grace: float = FIX_GRACE_SEC
     _check_blobs(store, report)
     _report_orphans(report)
     _check_cache(store, report, fix=fix)
-    _check_index(store, report, fix=fix)
+    _check_index(store, report, fix=fix, grace=grace)
     if fix:
         _fix_temp_files(report, grace)
         _fix_orphan_blobs(store, report, grace)
@@ -334,6 +334,9 @@ def _check_journal(folder: Path, kind: str, report: _Report) -> set[int]:
         if name.startswith(".") or not name.endswith(".json"):
             continue
         path = folder / name
+        prefix = name.partition("-")[0]
+        if prefix.isdigit():
+            seqs.add(int(prefix))  # present even if unreadable: its cache entries stay
         record = _read_record(path, kind, report)
         if record is None:
             continue
@@ -553,7 +556,7 @@ def _check_cache_entry(path: Path, report: _Report, *, fix: bool) -> None:
 # -- index -------------------------------------------------------------------------------------
 
 
-def _check_index(store: Store, report: _Report, *, fix: bool) -> None:
+def _check_index(store: Store, report: _Report, *, fix: bool, grace: float) -> None:
     """Compare index markers with each execution's stored status and flow."""
     markers: dict[str, set[tuple[str, str]]] = {}
     for kind, value, exec_id in store.index.all_markers():
@@ -562,7 +565,7 @@ def _check_index(store: Store, report: _Report, *, fix: bool) -> None:
         found = markers.get(exec_id, set())
         problems = _index_problems(store, exec_id, found, report)
         if fix and problems:
-            _fix_index(store, exec_id, found, report, problems)
+            _fix_index(store, exec_id, found, problems, grace)
 
 
 def _index_problems(
@@ -678,18 +681,23 @@ def _fix_index(
     store: Store,
     exec_id: str,
     found: set[tuple[str, str]],
-    report: _Report,
     problems: list[dict[str, Any]],
+    grace: float,
 ) -> None:
-    """Rebuild one execution's markers from its stored state, under its execution lock."""
+    """Rebuild one execution's markers from its stored state, under its execution lock.
+
+    Markers of an execution without ``state.json`` are removed only once its folder is older
+    than ``grace`` (``create_execution`` writes the markers just before the state).
+    """
     exec_dir = store.root / "executions" / exec_id
-    if not exec_dir.is_dir():
+    if not (exec_dir / "state.json").exists():
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - exec_dir.stat().st_mtime < grace:
+                return  # possibly being created right now
         for kind, value in found:
             store.index.remove(store.index.root / kind / value, exec_id)
         _mark_fixed(problems)
         return
-    if not (exec_dir / "state.json").exists():
-        return  # possibly being created right now: leave its markers alone
     try:
         with store.exec_lock(exec_id, timeout=_LOCK_TIMEOUT):
             state = read_json_record(exec_dir / "state.json", "state")

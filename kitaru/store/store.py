@@ -332,15 +332,40 @@ class Store:
                     f"expected {' or '.join(sorted(expect))}."
                 )
             new = mutate(dict(current)) or current
-            new = {**new, "updated_at": now_iso()}
-            check_shape("state", new, path)
-            old_status, new_status = current["status"], new["status"]
-            if new_status != old_status:
-                self.index.add(self.index.status_dir(new_status), exec_id)
-            write_json_record(path, new, durable=self.durable)
-            if new_status != old_status:
-                self.index.remove(self.index.status_dir(old_status), exec_id)
-            return new
+            return self._swap_state(exec_id, current, new)
+
+    def cancel_waiting(self, exec_id: str) -> dict[str, Any]:
+        """Cancel a waiting execution at once: its pending waits become ``aborted``."""
+        with self.exec_lock(exec_id):
+            path = self._require(exec_id) / "state.json"
+            current = read_json_record(path, "state")
+            if current["status"] != "waiting":
+                raise KitaruStateError(
+                    f"Execution '{exec_id}' is currently '{current['status']}'; expected waiting."
+                )
+            now = now_iso()
+            for wait in self.list_waits(exec_id):
+                if wait["status"] == "pending":
+                    self.write_wait(exec_id, {**wait, "status": "aborted", "resolved_at": now})
+            return self._swap_state(exec_id, current, {
+                **current, "status": "cancelled", "status_reason": "cancelled by request",
+                "cancel_requested": True, "ended_at": now,
+            })
+
+    def _swap_state(
+        self, exec_id: str, current: dict[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Write ``new`` over ``current`` (caller holds the lock), moving index markers."""
+        path = self.exec_dir(exec_id) / "state.json"
+        new = {**new, "updated_at": now_iso()}
+        check_shape("state", new, path)
+        old_status, new_status = current["status"], new["status"]
+        if new_status != old_status:
+            self.index.add(self.index.status_dir(new_status), exec_id)
+        write_json_record(path, new, durable=self.durable)
+        if new_status != old_status:
+            self.index.remove(self.index.status_dir(old_status), exec_id)
+        return new
 
     @contextlib.contextmanager
     def locked(self, exec_id: str) -> Iterator[None]:

@@ -1,0 +1,95 @@
+"""Start a detached runner process for an execution (retry, resume, replay from outside).
+
+The starting process takes ``runner.lock`` itself, moves the state with a compare-and-swap, and
+hands the open lock descriptor to the child; then it closes its own copy *without unlocking*
+(a flock belongs to the shared open file, so an unlock here would free the child's lock too).
+There is no moment at which the execution looks abandoned, and no second runner can start.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kitaru.errors import KitaruBackendError, KitaruStateError
+from kitaru.store import Store, now_iso
+
+__all__ = ["launched_runners", "start_runner"]
+
+_launched: list[subprocess.Popen[bytes]] = []
+_launched_lock = threading.Lock()
+
+
+def launched_runners() -> list[subprocess.Popen[bytes]]:
+    """Runner processes this process started (reaping the ones that exited)."""
+    with _launched_lock:
+        _launched[:] = [p for p in _launched if p.poll() is None]
+        return list(_launched)
+
+
+def _python(spec: dict[str, Any]) -> str:
+    python = spec.get("python")
+    return python if python and Path(python).exists() else sys.executable
+
+
+def start_runner(
+    store: Store,
+    exec_id: str,
+    *,
+    expect: set[str],
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    verb: str = "start",
+) -> None:
+    """Move the execution to ``running`` and start a runner process that continues it."""
+    lock = store.runner_lock(exec_id)
+    try:
+        lock.acquire()
+    except Exception:
+        raise KitaruStateError(
+            f"Execution '{exec_id}' is already being run by another process."
+        ) from None
+    try:
+        spec = store.read_spec(exec_id)
+        previous = store.read_state(exec_id)
+
+        def to_running(state: dict[str, Any]) -> dict[str, Any]:
+            state.update(status="running", status_reason=None, failure=None, ended_at=None,
+                         cancel_requested=False,
+                         runner={"pid": None, "host": None, "started_at": now_iso()})
+            return prepare(state) if prepare else state
+
+        store.update_state(exec_id, to_running, expect=expect)
+        try:
+            _spawn(store, exec_id, spec, lock.fd)
+        except OSError as exc:
+            store.update_state(exec_id, lambda s: previous | {"updated_at": now_iso()})
+            raise KitaruBackendError(f"Failed to {verb} execution '{exec_id}': {exc}") from exc
+        os.close(lock.detach())  # close without unlocking: the child now holds the lock
+    finally:
+        lock.release()
+
+
+def _spawn(store: Store, exec_id: str, spec: dict[str, Any], fd: int | None) -> None:
+    assert fd is not None
+    env = dict(os.environ)
+    env["KITARU_PROJECT_DIR"] = str(store.root)
+    cwd = spec.get("cwd") if spec.get("cwd") and Path(spec["cwd"]).is_dir() else None
+    command = [_python(spec), "-m", "kitaru.runtime.runner", exec_id, "--lock-fd", str(fd),
+               "--store", str(store.root)]
+    proc = subprocess.Popen(
+        command,
+        pass_fds=(fd,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+    )
+    with _launched_lock:
+        _launched.append(proc)
