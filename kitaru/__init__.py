@@ -34,6 +34,7 @@ _LAZY = {
     "log": "kitaru.runtime.api",
     "save": "kitaru.runtime.api",
     "load": "kitaru.runtime.api",
+    "wait": "kitaru.runtime.wait",
     "configure": "kitaru.runtime.settings",
     "KitaruConfig": "kitaru.runtime.settings",
 }
@@ -48,6 +49,7 @@ __all__ = [
     "load",
     "log",
     "save",
+    "wait",
     "KitaruBackendError",
     "KitaruClient",
     "KitaruContextError",

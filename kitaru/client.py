@@ -340,6 +340,80 @@ class _Executions:
         ]
 
 
+    def pending_waits(self, exec_id: str) -> list[PendingWait]:
+        """The execution's pending waits, oldest first."""
+        store = self._client._store()
+        exec_id = self._resolve(store, exec_id)
+        return [
+            self._client._pending(exec_id, [w]) for w in store.list_waits(exec_id)
+            if w["status"] == "pending"
+        ]  # type: ignore[misc]
+
+    def _select_wait(self, store: Store, exec_id: str, wait: str) -> dict[str, Any]:
+        pending = [w for w in store.list_waits(exec_id) if w["status"] == "pending"]
+        if not pending:
+            raise KitaruStateError(f"Execution '{exec_id}' has no pending waits to resolve.")
+        selector = wait.strip() if isinstance(wait, str) else ""
+        if not selector:
+            raise KitaruUsageError("`wait` must be a non-empty string.")
+        by_name = [w for w in pending if w["name"] == selector]
+        if len(by_name) > 1:
+            raise KitaruStateError(
+                f"Multiple pending waits match '{selector}' for execution '{exec_id}'."
+            )
+        matches = by_name or [w for w in pending if selector in (w["wait_id"], w["invocation_id"])]
+        if not matches:
+            names = ", ".join(sorted({w["name"] for w in pending}))
+            raise KitaruStateError(
+                f"Execution '{exec_id}' has no pending wait '{selector}'. Available waits: {names}."
+            )
+        return matches[0]
+
+    def input(self, exec_id: str, *, wait: str, value: Any) -> Execution:
+        """Answer a pending wait (by name or wait id), validated against its schema first."""
+        from kitaru.store import now_iso
+        from kitaru.store import waits as store_waits
+
+        store = self._client._store()
+        exec_id = self._resolve(store, exec_id)
+        record = self._select_wait(store, exec_id, wait)
+        store_waits.resolve_wait(store, exec_id, record["seq"], value, now=now_iso())
+        return self.get(exec_id)
+
+    def abort_wait(self, exec_id: str, *, wait: str) -> Execution:
+        """Abort a pending wait; the execution ends ``cancelled``."""
+        from kitaru.store import now_iso
+        from kitaru.store import waits as store_waits
+
+        store = self._client._store()
+        exec_id = self._resolve(store, exec_id)
+        record = self._select_wait(store, exec_id, wait)
+        store_waits.abort_wait(store, exec_id, record["seq"], now=now_iso())
+        return self.get(exec_id)
+
+    def resume(self, exec_id: str) -> Execution:
+        """Continue a waiting execution whose runner has exited, once its waits have input."""
+        store = self._client._store()
+        exec_id = self._resolve(store, exec_id)
+        if any(w["status"] == "pending" for w in store.list_waits(exec_id)):
+            raise KitaruStateError(
+                f"Resolve pending wait input before resuming execution '{exec_id}'."
+            )
+        status = store.effective_state(store.read_state(exec_id))["status"]
+        if status != "waiting":
+            raise KitaruStateError(
+                f"Only paused executions can be resumed. Execution '{exec_id}' is currently "
+                f"'{status}'."
+            )
+        if store.runner_alive(exec_id):
+            raise KitaruStateError(
+                f"Execution '{exec_id}' still has a live runner, which continues it by itself."
+            )
+        from kitaru.runtime.launch import start_runner
+
+        start_runner(store, exec_id, expect={"waiting"}, verb="resume")
+        return self.get(exec_id)
+
     def retry(self, exec_id: str) -> Execution:
         """Re-run a failed execution in place (same id), reusing its finished checkpoints."""
         store = self._client._store()

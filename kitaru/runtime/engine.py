@@ -86,6 +86,7 @@ class FlowRun:
         self._futures: list[Future[Any]] = []
         self.stopping = False
         self.capture = LogCapture(store, exec_id)
+        self.thread_id = threading.get_ident()
         # Calls at or after this journal position never use the cache (replay boundary).
         self.no_cache_from: int | None = None
 
@@ -140,6 +141,21 @@ class FlowRun:
         if state.get("cancel_requested") or state["status"] == "cancelled":
             self.stopping = True
             raise CancelledSignal()
+
+    def cancelled(self) -> bool:
+        """True once the execution was cancelled (checked while a wait polls)."""
+        state = self.store.read_state(self.exec_id)
+        return bool(state.get("cancel_requested")) or state["status"] == "cancelled"
+
+    def resume_running(self) -> None:
+        """Move the execution back from ``waiting`` to ``running`` once a wait is answered."""
+
+        def to_running(state: dict[str, Any]) -> dict[str, Any]:
+            if state["status"] == "waiting":
+                state["status"] = "running"
+            return state
+
+        self.store.update_state(self.exec_id, to_running)
 
     # -- checkpoint calls --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from kitaru.runtime.capture import capture_installed
 from kitaru.runtime.context import flow_run_var
 from kitaru.runtime.engine import CancelledSignal, FlowRun
 from kitaru.runtime.failure import failure_from_exception
+from kitaru.runtime.wait import WaitSuspended
 from kitaru.store import Store, now_iso
 
 __all__ = ["execute_flow"]
@@ -51,6 +52,8 @@ def _ending(store: Store, result: Any, error: BaseException | None) -> dict[str,
             return {"status": "completed", "result": store.encode(result)}
         except Exception as exc:  # the result cannot be stored
             error = exc
+    if isinstance(error, WaitSuspended):
+        return {"status": "waiting"}
     if isinstance(error, CancelledSignal):
         return {"status": "cancelled", "status_reason": "cancelled by request"}
     if isinstance(error, KeyboardInterrupt):
@@ -81,10 +84,14 @@ def execute_flow(
     ending = _ending(store, result, error)
 
     def finish(state: dict[str, Any]) -> dict[str, Any]:
-        state.update(ending, ended_at=now_iso(), runner=None)
+        if state["status"] not in ("running", "waiting"):
+            return state  # already ended from outside (a wait aborted, a waiting run cancelled)
+        state.update(ending, runner=None)
+        if ending["status"] != "waiting":
+            state["ended_at"] = now_iso()
         return state
 
-    store.update_state(exec_id, finish, expect={"running", "waiting"})
+    final = store.update_state(exec_id, finish)
     if isinstance(error, KeyboardInterrupt | SystemExit):
         raise error
-    return ending["status"]
+    return final["status"]

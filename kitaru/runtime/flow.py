@@ -107,7 +107,7 @@ class FlowHandle:
 def waiting_hint(exec_id: str) -> str:
     """What to run to answer a waiting execution."""
     return (
-        f"Execution {exec_id} is waiting for input. Provide it and resume with:\n\n"
+        f"Execution {exec_id} is waiting for input. Provide it, then resume:\n\n"
         f"  kitaru executions input {exec_id} --value <json>\n"
         f"  kitaru executions resume {exec_id}"
     )
@@ -158,9 +158,11 @@ class FlowDefinition:
             "kwargs": {k: store.encode(v) for k, v in kwargs.items()},
         }
         exec_id = store.claim_execution_id()
-        with store.runner_lock(exec_id) as _lock:
+        with store.runner_lock(exec_id):
             store.create_execution(exec_id, self._spec(inputs, settings), self._state(settings, store))
-            execute_flow(store, exec_id, self.func, args, kwargs, settings)
+            status = execute_flow(store, exec_id, self.func, args, kwargs, settings)
+        if status == "waiting":
+            print(waiting_hint(exec_id), file=sys.stderr)
         return FlowHandle(exec_id, store.root)
 
     def _spec(self, inputs: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:

@@ -332,7 +332,7 @@ class Store:
                     f"expected {' or '.join(sorted(expect))}."
                 )
             new = mutate(dict(current)) or current
-            return self._swap_state(exec_id, current, new)
+            return self.swap_state(exec_id, current, new)
 
     def cancel_waiting(self, exec_id: str) -> dict[str, Any]:
         """Cancel a waiting execution at once: its pending waits become ``aborted``."""
@@ -347,12 +347,12 @@ class Store:
             for wait in self.list_waits(exec_id):
                 if wait["status"] == "pending":
                     self.write_wait(exec_id, {**wait, "status": "aborted", "resolved_at": now})
-            return self._swap_state(exec_id, current, {
+            return self.swap_state(exec_id, current, {
                 **current, "status": "cancelled", "status_reason": "cancelled by request",
                 "cancel_requested": True, "ended_at": now,
             })
 
-    def _swap_state(
+    def swap_state(
         self, exec_id: str, current: dict[str, Any], new: dict[str, Any]
     ) -> dict[str, Any]:
         """Write ``new`` over ``current`` (caller holds the lock), moving index markers."""
