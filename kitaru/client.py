@@ -334,18 +334,20 @@ class _Executions:
             entries = entries[:limit]
         fields = LogEntry.__dataclass_fields__
         return [
-            LogEntry(**{k: v for k, v in e.items() if k in fields and k != "message"},
-                     message=str(e.get("message") or ""))
+            LogEntry(
+                **{k: v for k, v in e.items() if k in fields and k != "message"},
+                message=str(e.get("message") or ""),
+            )
             for e in entries
         ]
-
 
     def pending_waits(self, exec_id: str) -> list[PendingWait]:
         """The execution's pending waits, oldest first."""
         store = self._client._store()
         exec_id = self._resolve(store, exec_id)
         return [
-            self._client._pending(exec_id, [w]) for w in store.list_waits(exec_id)
+            self._client._pending(exec_id, [w])
+            for w in store.list_waits(exec_id)
             if w["status"] == "pending"
         ]  # type: ignore[misc]
 
@@ -413,6 +415,21 @@ class _Executions:
 
         start_runner(store, exec_id, expect={"waiting"}, verb="resume")
         return self.get(exec_id)
+
+    def replay(
+        self,
+        exec_id: str,
+        *,
+        from_: str,
+        overrides: dict[str, Any] | None = None,
+        **flow_inputs: Any,
+    ) -> Execution:
+        """Replay an execution into a new one from a checkpoint boundary (detached runner)."""
+        from kitaru.runtime.launch import start_replay
+
+        store = self._client._store()
+        source_id = self._resolve(store, exec_id)
+        return self.get(start_replay(store, source_id, from_, overrides, flow_inputs))
 
     def retry(self, exec_id: str) -> Execution:
         """Re-run a failed execution in place (same id), reusing its finished checkpoints."""

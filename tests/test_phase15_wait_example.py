@@ -12,9 +12,7 @@ from pathlib import Path
 import kitaru
 from kitaru.errors import KitaruStateError
 
-EXAMPLE = (
-    Path(__file__).resolve().parents[1] / "examples/execution_management/wait_and_resume.py"
-)
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples/execution_management/wait_and_resume.py"
 
 
 def _load_example():

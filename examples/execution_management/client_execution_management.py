@@ -1,6 +1,6 @@
 """Run a flow, then inspect it with KitaruClient: status, latest, artifacts.
 
-    uv run examples/execution_management/client_execution_management.py
+uv run examples/execution_management/client_execution_management.py
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from kitaru.errors import KitaruContextError, KitaruRuntimeError, KitaruUsageError
 from kitaru.runtime.context import current_call, current_run
 from kitaru.runtime.engine import merge_metadata
@@ -24,6 +26,8 @@ def log(**values: Any) -> None:
         raise KitaruContextError("kitaru.log() can only be called inside a @flow.")
     if not values:
         return
+    # Metadata is stored as JSON: values JSON cannot hold are kept as their repr.
+    values = orjson.loads(orjson.dumps(values, default=repr, option=orjson.OPT_NON_STR_KEYS))
     scope = current_call()
     if scope is not None:
         merge_metadata(scope.metadata, values)

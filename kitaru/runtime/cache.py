@@ -36,8 +36,10 @@ def _canonical(value: Any) -> Any:
     base = getattr(module, "BaseModel", None) if module else None
     if base is not None and isinstance(value, base):
         cls = type(value)
-        return {"__model__": f"{cls.__module__}:{cls.__qualname__}",
-                "data": value.model_dump(mode="json")}
+        return {
+            "__model__": f"{cls.__module__}:{cls.__qualname__}",
+            "data": value.model_dump(mode="json"),
+        }
     raise ValueError("no canonical encoding")
 
 

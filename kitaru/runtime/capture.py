@@ -159,8 +159,13 @@ class _Installer:
         root = logging.getLogger()
         level = root.level
         handler = _Handler(None if root.handlers else sys.stderr)
-        self._saved = {"stdout": sys.stdout, "stderr": sys.stderr, "level": level,
-                       "handler": handler, "filters": []}
+        self._saved = {
+            "stdout": sys.stdout,
+            "stderr": sys.stderr,
+            "level": level,
+            "handler": handler,
+            "filters": [],
+        }
         sys.stdout = _StreamProxy(sys.stdout, "stdout")  # type: ignore[assignment]
         sys.stderr = _StreamProxy(sys.stderr, "stderr")  # type: ignore[assignment]
         if level > logging.INFO or level == logging.NOTSET:

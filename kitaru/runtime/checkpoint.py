@@ -69,7 +69,12 @@ class CheckpointDefinition:
     """A decorated checkpoint function."""
 
     def __init__(
-        self, func: Callable[..., Any], *, retries: int | None, type: str | None, runtime: str | None
+        self,
+        func: Callable[..., Any],
+        *,
+        retries: int | None,
+        type: str | None,
+        runtime: str | None,
     ) -> None:
         bad_retries = not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
         if retries is not None and bad_retries:
@@ -111,7 +116,9 @@ class CheckpointDefinition:
         _wait_after(after)
         return run.call(self, seq, inv, args, kwargs)
 
-    def submit(self, *args: Any, id: str | None = None, after: Any = None, **kwargs: Any) -> CheckpointFuture:
+    def submit(
+        self, *args: Any, id: str | None = None, after: Any = None, **kwargs: Any
+    ) -> CheckpointFuture:
         """Start the call on a worker thread and return a future of its output."""
         run = self._run_checked("submit")
         seq, inv = run.allocate("checkpoint", self.name, id)
@@ -122,7 +129,9 @@ class CheckpointDefinition:
 
         return CheckpointFuture(run.submit(work), inv)
 
-    def map(self, *iterables: Iterable[Any], after: Any = None, **kw_iterables: Iterable[Any]) -> MapFuture:
+    def map(
+        self, *iterables: Iterable[Any], after: Any = None, **kw_iterables: Iterable[Any]
+    ) -> MapFuture:
         """Submit one call per element (arguments zipped, equal lengths required)."""
         self._run_checked("map")
         columns = [list(it) for it in iterables]
@@ -134,14 +143,18 @@ class CheckpointDefinition:
         rows = zip(*columns, *kw_columns, strict=True)
         return self._submit_rows(rows, len(columns), names, after)
 
-    def product(self, *iterables: Iterable[Any], after: Any = None, **kw_iterables: Iterable[Any]) -> MapFuture:
+    def product(
+        self, *iterables: Iterable[Any], after: Any = None, **kw_iterables: Iterable[Any]
+    ) -> MapFuture:
         """Submit one call per element of the cartesian product of the arguments."""
         self._run_checked("product")
         names = list(kw_iterables)
         pools = [list(it) for it in iterables] + [list(kw_iterables[n]) for n in names]
         return self._submit_rows(itertools.product(*pools), len(iterables), names, after)
 
-    def _submit_rows(self, rows: Iterable[tuple], n_pos: int, names: list[str], after: Any) -> MapFuture:
+    def _submit_rows(
+        self, rows: Iterable[tuple], n_pos: int, names: list[str], after: Any
+    ) -> MapFuture:
         out = MapFuture()
         for row in rows:
             kwargs = dict(zip(names, row[n_pos:], strict=True))

@@ -208,9 +208,16 @@ class FlowRun:
             metadata=dict(source["metadata"]),
             cached_from=source.get("cached_from") or source["call_id"],
             cache_key=key,
-            attempts=[{"attempt_id": f"{record['call_id']}.1", "status": "completed",
-                       "started_at": record["started_at"], "ended_at": now,
-                       "metadata": {"cached": True}, "failure": None}],
+            attempts=[
+                {
+                    "attempt_id": f"{record['call_id']}.1",
+                    "status": "completed",
+                    "started_at": record["started_at"],
+                    "ended_at": now,
+                    "metadata": {"cached": True},
+                    "failure": None,
+                }
+            ],
         )
         self.write_call(record)
         return self._output_ref(record)
@@ -283,8 +290,12 @@ class FlowRun:
                 continue
             except BaseException as exc:
                 reason = "cancelled" if isinstance(exc, CancelledSignal) else "interrupted"
-                failure = {"message": reason, "exception_type": type(exc).__name__,
-                           "traceback": None, "origin": "runtime"}
+                failure = {
+                    "message": reason,
+                    "exception_type": type(exc).__name__,
+                    "traceback": None,
+                    "origin": "runtime",
+                }
                 failed = self._attempt(record, scope, started, failure)
                 self.write_call({**failed, "status": "failed", "ended_at": now_iso()})
                 raise
@@ -292,9 +303,15 @@ class FlowRun:
                 call_scope_var.reset(token)
             done = self._attempt(record, scope, started, None)
             artifacts = [self._output_artifact(cp, seq, output), *scope.artifacts]
-            self.write_call({**done, "status": "completed", "ended_at": now_iso(),
-                             "artifacts": artifacts,
-                             "metadata": merge_metadata(dict(record["metadata"]), scope.metadata)})
+            self.write_call(
+                {
+                    **done,
+                    "status": "completed",
+                    "ended_at": now_iso(),
+                    "artifacts": artifacts,
+                    "metadata": merge_metadata(dict(record["metadata"]), scope.metadata),
+                }
+            )
             return value
         raise AssertionError("unreachable")
 

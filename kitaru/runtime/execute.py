@@ -27,7 +27,9 @@ _INTERRUPTED = {
 }
 
 
-def _body(run: FlowRun, func: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, BaseException | None]:
+def _body(
+    run: FlowRun, func: Callable[..., Any], args: tuple, kwargs: dict
+) -> tuple[Any, BaseException | None]:
     token = flow_run_var.set(run)
     try:
         try:
@@ -38,11 +40,10 @@ def _body(run: FlowRun, func: Callable[..., Any], args: tuple, kwargs: dict) -> 
         pending = run.settle()
     finally:
         flow_run_var.reset(token)
-    if pending is not None and (error is None or isinstance(error, CancelledSignal)):
-        if not isinstance(pending, CancelledSignal):
-            error = pending
-        elif error is None:
-            error = pending
+    # A failed submitted call outranks the stop it caused in the body (raised as a cancel).
+    body_stopped = error is None or isinstance(error, CancelledSignal)
+    if pending is not None and body_stopped and not isinstance(error, type(pending)):
+        error = pending
     return result, error
 
 
@@ -70,12 +71,15 @@ def execute_flow(
     kwargs: dict,
     settings: dict[str, Any],
     journal: list[dict[str, Any]] | None = None,
+    *,
+    replay_boundary: int | None = None,
 ) -> str:
     """Run ``func`` as execution ``exec_id`` and record its final status; return it.
 
     A ``KeyboardInterrupt`` is recorded as ``failed`` ("interrupted") and then re-raised.
     """
     run = FlowRun(store, exec_id, settings, journal)
+    run.no_cache_from = replay_boundary
     with capture_installed:
         try:
             result, error = _body(run, func, args, kwargs)

@@ -23,8 +23,13 @@ _HINTS = (
     ),
     (
         FailureOrigin.BACKEND,
-        ("backend communication", "connection refused", "transport error", "failed to fetch",
-         "api unavailable"),
+        (
+            "backend communication",
+            "connection refused",
+            "transport error",
+            "failed to fetch",
+            "api unavailable",
+        ),
     ),
 )
 
@@ -50,7 +55,11 @@ def failure_from_exception(exc: BaseException, *, origin: FailureOrigin | None =
             default = FailureOrigin.RUNTIME
         origin = classify(f"{message}\n{type(exc).__name__}", default)
     kind = type(exc)
-    qual = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    qual = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
     return {"message": message, "exception_type": qual, "traceback": text, "origin": str(origin)}
 
 

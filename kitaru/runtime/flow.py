@@ -37,11 +37,19 @@ def source_info(func: Callable[..., Any]) -> dict[str, Any]:
         path = Path(file).resolve()
         depth = 0 if module == "__main__" else module.count(".") + (path.stem == "__init__")
         entry = str(path.parents[depth])
+    try:
+        params = [
+            {"name": p.name, "kind": p.kind.name}
+            for p in inspect.signature(func).parameters.values()
+        ]
+    except (TypeError, ValueError):
+        params = None
     return {
         "module": module,
         "qualname": func.__qualname__,
         "file": str(Path(file).resolve()) if file else None,
         "sys_path_entry": entry,
+        "parameters": params,
     }
 
 
@@ -159,11 +167,56 @@ class FlowDefinition:
         }
         exec_id = store.claim_execution_id()
         with store.runner_lock(exec_id):
-            store.create_execution(exec_id, self._spec(inputs, settings), self._state(settings, store))
+            store.create_execution(
+                exec_id, self._spec(inputs, settings), self._state(settings, store)
+            )
             status = execute_flow(store, exec_id, self.func, args, kwargs, settings)
         if status == "waiting":
             print(waiting_hint(exec_id), file=sys.stderr)
         return FlowHandle(exec_id, store.root)
+
+    def replay(
+        self,
+        exec_id: str,
+        *,
+        from_: str,
+        overrides: dict[str, Any] | None = None,
+        stack: str | None = None,
+        image: Any = None,
+        cache: bool | None = None,
+        retries: int | None = None,
+        **flow_inputs: Any,
+    ) -> FlowHandle:
+        """Replay an execution of this flow into a new one, in this process."""
+        from kitaru.runtime.replay import create_replay, plan_replay
+
+        if current_run() is not None:
+            raise KitaruContextError("flow.replay() cannot be called inside a running flow.")
+        settings = resolve_settings(
+            self.defaults, {"stack": stack, "image": image, "cache": cache, "retries": retries}
+        )
+        store = Store.open()
+        source_id = store.resolve_exec_id(exec_id)
+        plan = plan_replay(store, source_id, from_, overrides, flow_inputs)
+        args = tuple(store.decode(ref) for ref in plan.inputs["args"])
+        kwargs = {k: store.decode(ref) for k, ref in plan.inputs["kwargs"].items()}
+        new_id = store.claim_execution_id()
+        with store.runner_lock(new_id):
+            create_replay(store, plan, new_id, {**settings, "durability": None})
+            journal = store.list_calls(new_id)
+            status = execute_flow(
+                store,
+                new_id,
+                self.func,
+                args,
+                kwargs,
+                settings,
+                journal,
+                replay_boundary=plan.boundary,
+            )
+        if status == "waiting":
+            print(waiting_hint(new_id), file=sys.stderr)
+        return FlowHandle(new_id, store.root)
 
     def _spec(self, inputs: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ from typing import Any
 from kitaru.errors import KitaruBackendError, KitaruStateError
 from kitaru.store import Store, now_iso
 
-__all__ = ["launched_runners", "start_runner"]
+__all__ = ["launched_runners", "start_replay", "start_runner"]
 
 _launched: list[subprocess.Popen[bytes]] = []
 _launched_lock = threading.Lock()
@@ -58,9 +58,14 @@ def start_runner(
         previous = store.read_state(exec_id)
 
         def to_running(state: dict[str, Any]) -> dict[str, Any]:
-            state.update(status="running", status_reason=None, failure=None, ended_at=None,
-                         cancel_requested=False,
-                         runner={"pid": None, "host": None, "started_at": now_iso()})
+            state.update(
+                status="running",
+                status_reason=None,
+                failure=None,
+                ended_at=None,
+                cancel_requested=False,
+                runner={"pid": None, "host": None, "started_at": now_iso()},
+            )
             return prepare(state) if prepare else state
 
         store.update_state(exec_id, to_running, expect=expect)
@@ -74,13 +79,61 @@ def start_runner(
         lock.release()
 
 
+def start_replay(
+    store: Store,
+    source_id: str,
+    from_: Any,
+    overrides: dict[str, Any] | None,
+    flow_inputs: dict[str, Any],
+) -> str:
+    """Create the replay execution of ``source_id`` and start its runner; return its id."""
+    from kitaru.runtime.replay import create_replay, plan_replay
+
+    plan = plan_replay(store, source_id, from_, overrides, flow_inputs)
+    exec_id = store.claim_execution_id()
+    lock = store.runner_lock(exec_id).acquire()
+    try:
+        create_replay(store, plan, exec_id, dict(plan.spec["settings"]))
+        try:
+            _spawn(store, exec_id, plan.spec, lock.fd)
+        except OSError as exc:
+            failure = {
+                "message": f"Failed to start the runner: {exc}",
+                "exception_type": None,
+                "traceback": None,
+                "origin": "runtime",
+            }
+            store.update_state(
+                exec_id,
+                lambda s: {
+                    **s,
+                    "status": "failed",
+                    "failure": failure,
+                    "status_reason": failure["message"],
+                },
+            )
+            raise KitaruBackendError(f"Failed to replay execution '{source_id}': {exc}") from exc
+        os.close(lock.detach())  # close without unlocking: the child now holds the lock
+    finally:
+        lock.release()
+    return exec_id
+
+
 def _spawn(store: Store, exec_id: str, spec: dict[str, Any], fd: int | None) -> None:
     assert fd is not None
     env = dict(os.environ)
     env["KITARU_PROJECT_DIR"] = str(store.root)
     cwd = spec.get("cwd") if spec.get("cwd") and Path(spec["cwd"]).is_dir() else None
-    command = [_python(spec), "-m", "kitaru.runtime.runner", exec_id, "--lock-fd", str(fd),
-               "--store", str(store.root)]
+    command = [
+        _python(spec),
+        "-m",
+        "kitaru.runtime.runner",
+        exec_id,
+        "--lock-fd",
+        str(fd),
+        "--store",
+        str(store.root),
+    ]
     proc = subprocess.Popen(
         command,
         pass_fds=(fd,),

@@ -78,25 +78,31 @@ def _fail_before_start(store: Store, exec_id: str, exc: BaseException) -> None:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     store.write_runner_err(exec_id, text)
     message = f"The runner could not start the flow: {type(exc).__name__}: {exc}"
-    failure = {"message": message, "exception_type": type(exc).__name__, "traceback": text,
-               "origin": "runtime"}
+    failure = {
+        "message": message,
+        "exception_type": type(exc).__name__,
+        "traceback": text,
+        "origin": "runtime",
+    }
 
     def fail(state: dict[str, Any]) -> dict[str, Any]:
-        state.update(status="failed", status_reason=message, failure=failure,
-                     ended_at=now_iso(), runner=None)
+        state.update(
+            status="failed", status_reason=message, failure=failure, ended_at=now_iso(), runner=None
+        )
         return state
 
     store.update_state(exec_id, fail, expect={"running"})
 
 
-def _prepare(store: Store, exec_id: str) -> tuple[Any, tuple, dict, dict, list]:
+def _prepare(store: Store, exec_id: str) -> tuple[Any, tuple, dict, dict, list, int | None]:
     spec = store.read_spec(exec_id)
     func = resolve_flow(spec["source"])
     inputs = spec["inputs"]
     args = tuple(store.decode(ref) for ref in inputs.get("args", []))
     kwargs = {k: store.decode(ref) for k, ref in inputs.get("kwargs", {}).items()}
     journal = store.list_calls(exec_id) + store.list_waits(exec_id)
-    return func, args, kwargs, spec["settings"], journal
+    boundary = (spec.get("replay") or {}).get("boundary_seq")
+    return func, args, kwargs, spec["settings"], journal, boundary
 
 
 def run(exec_id: str, store_root: Path) -> int:
@@ -107,11 +113,13 @@ def run(exec_id: str, store_root: Path) -> int:
     runner = Store.runner_info()
     store.update_state(exec_id, lambda s: {**s, "runner": runner}, expect={"running"})
     try:
-        func, args, kwargs, settings, journal = _prepare(store, exec_id)
+        func, args, kwargs, settings, journal, boundary = _prepare(store, exec_id)
     except BaseException as exc:  # noqa: BLE001 - recorded, then the runner exits
         _fail_before_start(store, exec_id, exc)
         return 1
-    status = execute_flow(store, exec_id, func, args, kwargs, settings, journal)
+    status = execute_flow(
+        store, exec_id, func, args, kwargs, settings, journal, replay_boundary=boundary
+    )
     return 0 if status in ("completed", "waiting") else 1
 
 

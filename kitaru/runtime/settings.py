@@ -55,7 +55,9 @@ def _check(key: str, value: Any, source: str) -> Any:
         raise KitaruUsageError(f"Invalid value for retries in {source}: expected an integer >= 0.")
     if key == "stack":
         if not isinstance(value, str) or not value.strip():
-            raise KitaruUsageError(f"Invalid value for stack in {source}: expected a non-empty name.")
+            raise KitaruUsageError(
+                f"Invalid value for stack in {source}: expected a non-empty name."
+            )
         if value.strip() != "local":
             raise KitaruUsageError(
                 f"Unknown stack '{value}' (from {source}): only the 'local' stack exists here."
@@ -70,7 +72,11 @@ def validate_layer(layer: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def configure(
-    *, stack: Any = UNSET, image: Any = UNSET, cache: Any = UNSET, retries: Any = UNSET,
+    *,
+    stack: Any = UNSET,
+    image: Any = UNSET,
+    cache: Any = UNSET,
+    retries: Any = UNSET,
     project: Any = UNSET,
 ) -> KitaruConfig:
     """Set process-wide execution defaults; only the arguments given change, None clears.
@@ -107,7 +113,7 @@ def _env_layer() -> dict[str, Any]:
         layer["cache"] = cache in _TRUE
     retries = os.environ.get("KITARU_RETRIES", "").strip()
     if retries:
-        if not retries.isdigit():
+        if not (retries.isascii() and retries.isdigit()):
             raise KitaruUsageError(f"Invalid value for KITARU_RETRIES: {retries!r}.")
         layer["retries"] = int(retries)
     image = os.environ.get("KITARU_IMAGE", "").strip()
@@ -152,4 +158,3 @@ def resolve_settings(
     for layer in layers:
         resolved.update(layer)
     return resolved
-

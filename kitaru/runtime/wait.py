@@ -106,8 +106,16 @@ def wait(
     return _await(run, record, spec, time.monotonic() + timeout)
 
 
-def _open(run: FlowRun, seq: int, name: str, inv: str, question: str | None, spec: _Schema,
-          metadata: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _open(
+    run: FlowRun,
+    seq: int,
+    name: str,
+    inv: str,
+    question: str | None,
+    spec: _Schema,
+    metadata: dict[str, Any],
+    timeout: float,
+) -> dict[str, Any]:
     record = {
         "seq": seq,
         "wait_id": f"{run.exec_id}.w{seq}",
@@ -195,7 +203,9 @@ class _Prompt:
         lines = ["Waiting for input." if schema is not None else "Waiting for confirmation."]
         lines.append(self.record.get("question") or "Please provide input.")
         if schema is not None:
-            lines.append(orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+            lines.append(
+                orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+            )
             lines.append("Enter a JSON value (an empty line submits null); Ctrl+C aborts.")
         else:
             lines.append("Press Enter to continue; Ctrl+C aborts.")
@@ -213,8 +223,9 @@ class _Prompt:
         except KeyboardInterrupt:
             self.say("")
             try:
-                store_waits.abort_wait(self.run.store, self.run.exec_id, self.record["seq"],
-                                       now=now_iso())
+                store_waits.abort_wait(
+                    self.run.store, self.run.exec_id, self.record["seq"], now=now_iso()
+                )
             except Exception:
                 pass
             raise CancelledSignal() from None
@@ -238,8 +249,9 @@ class _Prompt:
                     return
                 value = text
         try:
-            store_waits.resolve_wait(self.run.store, self.run.exec_id, self.record["seq"], value,
-                                     now=now_iso())
+            store_waits.resolve_wait(
+                self.run.store, self.run.exec_id, self.record["seq"], value, now=now_iso()
+            )
             self.answered_here = True
         except Exception as exc:
             self.say(f"Failed to resolve: {exc}")

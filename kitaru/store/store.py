@@ -71,9 +71,7 @@ class Store:
         self.config = self._read_config()
         durability = layout.durability_from_env() or str(self.config.get("durability", "full"))
         if durability not in ("full", "fast"):
-            raise KitaruUsageError(
-                f"Invalid durability {durability!r}: expected 'full' or 'fast'."
-            )
+            raise KitaruUsageError(f"Invalid durability {durability!r}: expected 'full' or 'fast'.")
         self.durability = durability
         self.durable = durability == "full"
         self.blobs = BlobStore(root / "objects", durable=self.durable)
@@ -347,10 +345,17 @@ class Store:
             for wait in self.list_waits(exec_id):
                 if wait["status"] == "pending":
                     self.write_wait(exec_id, {**wait, "status": "aborted", "resolved_at": now})
-            return self.swap_state(exec_id, current, {
-                **current, "status": "cancelled", "status_reason": "cancelled by request",
-                "cancel_requested": True, "ended_at": now,
-            })
+            return self.swap_state(
+                exec_id,
+                current,
+                {
+                    **current,
+                    "status": "cancelled",
+                    "status_reason": "cancelled by request",
+                    "cancel_requested": True,
+                    "ended_at": now,
+                },
+            )
 
     def swap_state(
         self, exec_id: str, current: dict[str, Any], new: dict[str, Any]
@@ -422,7 +427,8 @@ class Store:
         """Number of checkpoint call records (without reading them)."""
         try:
             return sum(
-                1 for n in os.listdir(self.exec_dir(exec_id) / "calls")
+                1
+                for n in os.listdir(self.exec_dir(exec_id) / "calls")
                 if n.endswith(".json") and not n.startswith(".")
             )
         except FileNotFoundError:

@@ -71,7 +71,9 @@ def validate_answer(wait: dict[str, Any], value: Any, exec_id: str) -> None:
         return
     import jsonschema
 
-    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator_cls = jsonschema.validators.validator_for(
+        schema, default=jsonschema.Draft202012Validator
+    )
     errors = sorted(validator_cls(schema).iter_errors(value), key=lambda e: list(e.path))
     if errors:
         error = errors[0]
@@ -143,10 +145,17 @@ def abort_wait(store: Store, exec_id: str, seq: int, *, now: str) -> None:
         store.write_wait(exec_id, {**wait, "status": "aborted", "resolved_at": now})
         current = store.read_state(exec_id)
         if current["status"] in ("running", "waiting"):
-            store.swap_state(exec_id, current, {
-                **current, "status": "cancelled", "status_reason": f"wait '{wait['name']}' aborted",
-                "cancel_requested": True, "ended_at": now,
-            })
+            store.swap_state(
+                exec_id,
+                current,
+                {
+                    **current,
+                    "status": "cancelled",
+                    "status_reason": f"wait '{wait['name']}' aborted",
+                    "cancel_requested": True,
+                    "ended_at": now,
+                },
+            )
 
 
 def reopen_wait(store: Store, exec_id: str, seq: int, error: str) -> None:

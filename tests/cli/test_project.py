@@ -201,6 +201,7 @@ def test_doctor_clean_store(invoke: Invoke, store: Store) -> None:
 
 
 @needs_check
+@pytest.mark.corrupts_store
 def test_doctor_corrupt_state(invoke: Invoke, store: Store) -> None:
     exec_id = make_execution(store)
     (store.root / "executions" / exec_id / "state.json").write_text("{not json")

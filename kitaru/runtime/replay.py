@@ -1,0 +1,233 @@
+"""Replay: a new execution from an old one, reusing the checkpoints before a boundary.
+
+Calls before the boundary are copied into the new execution (``original_call_id`` names the
+source call), so the re-run body reuses them like any recorded call. An overridden checkpoint is
+recorded as completed with the override as its output. The boundary call and everything after
+it run again, never from the cache; waits are never carried over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kitaru.errors import KitaruStateError, KitaruUsageError
+from kitaru.store import Store, now_iso
+
+__all__ = ["ReplayPlan", "create_replay", "plan_replay"]
+
+_PREFIX = "checkpoint."
+
+
+@dataclass
+class ReplayPlan:
+    """What a replay will reuse, override and run again."""
+
+    source_id: str
+    from_: str
+    boundary: int
+    reuse: list[dict[str, Any]]
+    overrides: dict[int, tuple[dict[str, Any], Any]]
+    spec: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+def _select(calls: list[dict[str, Any]], selector: str) -> dict[str, Any]:
+    matches = [c for c in calls if selector in (c["name"], c["invocation_id"], c["call_id"])]
+    if len(matches) > 1:
+        raise KitaruStateError(
+            f"Replay selector is ambiguous for checkpoint '{selector}'. "
+            "Use a checkpoint call ID instead."
+        )
+    if not matches:
+        available = ", ".join(sorted({c["invocation_id"] for c in calls}))
+        raise KitaruStateError(
+            f"Unknown checkpoint selector '{selector}'. Available checkpoints: {available}."
+        )
+    return matches[0]
+
+
+def _override_selectors(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise KitaruUsageError("`overrides` must be a dict of `checkpoint.<selector>` keys.")
+    out = {}
+    for key, value in overrides.items():
+        if isinstance(key, str) and key.startswith("wait."):
+            raise KitaruUsageError(
+                "Wait overrides (`wait.*`) are not supported in replay. Waits reached in the "
+                "replay are new; answer them with `kitaru executions input`."
+            )
+        if not isinstance(key, str) or not key.startswith(_PREFIX):
+            raise KitaruUsageError(
+                f"Override keys must start with `checkpoint.`. Received: {key!r}."
+            )
+        selector = key[len(_PREFIX) :].strip()
+        if not selector:
+            raise KitaruUsageError(
+                f"Override key {key!r} needs a checkpoint selector after `checkpoint.`."
+            )
+        out[selector] = value
+    return out
+
+
+def _apply_inputs(
+    store: Store, spec: dict[str, Any], flow_inputs: dict[str, Any]
+) -> dict[str, Any]:
+    inputs = spec["inputs"]
+    args = list(inputs.get("args", []))
+    kwargs = dict(inputs.get("kwargs", {}))
+    params = spec["source"].get("parameters")
+    for name, value in flow_inputs.items():
+        if params is not None:
+            names = [p["name"] for p in params if p["kind"] != "VAR_KEYWORD"]
+            open_kwargs = any(p["kind"] == "VAR_KEYWORD" for p in params)
+            if name not in names and not open_kwargs:
+                raise KitaruUsageError(
+                    f"Unknown flow input '{name}'. The flow takes: {', '.join(names) or 'nothing'}."
+                )
+            positional = [
+                p["name"]
+                for p in params
+                if p["kind"] in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
+            ]
+            if name in positional and positional.index(name) < len(args):
+                args[positional.index(name)] = store.encode(value)
+                continue
+        kwargs[name] = store.encode(value)
+    return {"args": args, "kwargs": kwargs}
+
+
+def plan_replay(
+    store: Store,
+    source_id: str,
+    from_: Any,
+    overrides: dict[str, Any] | None,
+    flow_inputs: dict[str, Any],
+) -> ReplayPlan:
+    """Check a replay request (upstream's order of checks) and plan it."""
+    state = store.effective_state(store.read_state(source_id))
+    if state["status"] == "running":
+        raise KitaruStateError(
+            "Replay requires a non-running source execution. "
+            f"Execution '{source_id}' is currently 'running'."
+        )
+    calls = store.list_calls(source_id)
+    if not calls:
+        raise KitaruStateError(f"Execution '{source_id}' has no checkpoint history to replay.")
+    if not isinstance(from_, str) or not from_.strip():
+        raise KitaruUsageError("`from_` must be a non-empty selector.")
+    selectors = _override_selectors(overrides)
+    boundary = _select(calls, from_.strip())["seq"]
+    chosen: dict[int, tuple[dict[str, Any], Any]] = {}
+    for selector, value in selectors.items():
+        call = _select(calls, selector)
+        chosen[call["seq"]] = (call, value)
+        boundary = min(boundary, call["seq"])
+    spec = store.read_spec(source_id)
+    reuse = [c for c in calls if c["seq"] < boundary and c["status"] == "completed"]
+    return ReplayPlan(
+        source_id,
+        from_.strip(),
+        boundary,
+        reuse,
+        chosen,
+        spec,
+        _apply_inputs(store, spec, flow_inputs),
+    )
+
+
+def _copy(record: dict[str, Any], exec_id: str) -> dict[str, Any]:
+    seq = record["seq"]
+    out = {k: v for k, v in record.items() if k != "schema_version"}
+    out.update(
+        call_id=f"{exec_id}.c{seq}",
+        original_call_id=record["call_id"],
+        attempts=[
+            {**a, "attempt_id": f"{exec_id}.c{seq}.{i}"}
+            for i, a in enumerate(record["attempts"], 1)
+        ],
+        artifacts=[
+            {**a, "artifact_id": f"{exec_id}.a{seq}.{i}"} for i, a in enumerate(record["artifacts"])
+        ],
+    )
+    return out
+
+
+def _override(store: Store, record: dict[str, Any], value: Any, exec_id: str) -> dict[str, Any]:
+    seq, now = record["seq"], now_iso()
+    marker = {"override": True}
+    return {
+        "seq": seq,
+        "call_id": f"{exec_id}.c{seq}",
+        "name": record["name"],
+        "invocation_id": record["invocation_id"],
+        "checkpoint_type": record.get("checkpoint_type"),
+        "status": "completed",
+        "started_at": now,
+        "ended_at": now,
+        "attempts": [
+            {
+                "attempt_id": f"{exec_id}.c{seq}.1",
+                "status": "completed",
+                "started_at": now,
+                "ended_at": now,
+                "metadata": marker,
+                "failure": None,
+            }
+        ],
+        "artifacts": [
+            {
+                "artifact_id": f"{exec_id}.a{seq}.0",
+                "name": record["name"],
+                "kind": None,
+                "save_type": "step_output",
+                "metadata": marker,
+                "value": store.encode(value),
+            }
+        ],
+        "metadata": marker,
+        "original_call_id": record["call_id"],
+        "cached_from": None,
+        "parent_call_ids": [],
+    }
+
+
+def create_replay(store: Store, plan: ReplayPlan, exec_id: str, settings: dict[str, Any]) -> None:
+    """Write the new execution (the caller holds its runner lock)."""
+    now = now_iso()
+    spec = {k: v for k, v in plan.spec.items() if k not in ("schema_version", "exec_id")}
+    spec.update(
+        inputs=plan.inputs,
+        created_at=now,
+        settings=settings,
+        original_exec_id=plan.source_id,
+        replay={
+            "source_exec_id": plan.source_id,
+            "from": plan.from_,
+            "boundary_seq": plan.boundary,
+            "overrides": sorted(plan.overrides),
+        },
+    )
+    state = {
+        "status": "running",
+        "flow_name": spec["flow_name"],
+        "stack": settings.get("stack", "local"),
+        "created_at": now,
+        "started_at": now,
+        "ended_at": None,
+        "status_reason": None,
+        "failure": None,
+        "result": None,
+        "metadata": {},
+        "cancel_requested": False,
+        "runner": store.runner_info(),
+        "original_exec_id": plan.source_id,
+    }
+    store.create_execution(exec_id, spec, state)
+    with store.locked(exec_id):
+        for record in plan.reuse:
+            store.write_call(exec_id, _copy(record, exec_id))
+        for record, value in plan.overrides.values():
+            store.write_call(exec_id, _override(store, record, value, exec_id))
