@@ -416,6 +416,24 @@ class _Executions:
         start_runner(store, exec_id, expect={"waiting"}, verb="resume")
         return self.get(exec_id)
 
+    def run(
+        self, target: str, *, args: dict[str, Any] | None = None, detach: bool = False
+    ) -> Execution:
+        """Start the flow ``<module_or_file.py>:<flow_name>`` with keyword ``args``.
+
+        In the foreground (default) the flow runs in this process and this returns once it
+        finishes or waits; with ``detach`` a runner process runs it and this returns at once.
+        """
+        from kitaru.runtime.launch import load_target, start_new
+
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise KitaruUsageError("`args` must be an object when provided.")
+        flow_def = load_target(target)
+        exec_id = start_new(flow_def, args) if detach else flow_def.run(**args).exec_id
+        return self.get(exec_id)
+
     def replay(
         self,
         exec_id: str,

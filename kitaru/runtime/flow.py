@@ -168,7 +168,7 @@ class FlowDefinition:
         exec_id = store.claim_execution_id()
         with store.runner_lock(exec_id):
             store.create_execution(
-                exec_id, self._spec(inputs, settings), self._state(settings, store)
+                exec_id, self.spec(inputs, settings), self.first_state(settings, store)
             )
             status = execute_flow(store, exec_id, self.func, args, kwargs, settings)
         if status == "waiting":
@@ -218,7 +218,7 @@ class FlowDefinition:
             print(waiting_hint(new_id), file=sys.stderr)
         return FlowHandle(new_id, store.root)
 
-    def _spec(self, inputs: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    def spec(self, inputs: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
         return {
             "flow_name": self.name,
             "source": source_info(self.func),
@@ -232,7 +232,8 @@ class FlowDefinition:
             "replay": None,
         }
 
-    def _state(self, settings: dict[str, Any], store: Store) -> dict[str, Any]:
+    def first_state(self, settings: dict[str, Any], store: Store) -> dict[str, Any]:
+        """The first ``state.json`` of a new execution of this flow (running)."""
         now = now_iso()
         return {
             "status": "running",

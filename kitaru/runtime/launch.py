@@ -19,7 +19,7 @@ from typing import Any
 from kitaru.errors import KitaruBackendError, KitaruStateError
 from kitaru.store import Store, now_iso
 
-__all__ = ["launched_runners", "start_replay", "start_runner"]
+__all__ = ["launched_runners", "load_target", "start_new", "start_replay", "start_runner"]
 
 _launched: list[subprocess.Popen[bytes]] = []
 _launched_lock = threading.Lock()
@@ -113,6 +113,69 @@ def start_replay(
                 },
             )
             raise KitaruBackendError(f"Failed to replay execution '{source_id}': {exc}") from exc
+        os.close(lock.detach())  # close without unlocking: the child now holds the lock
+    finally:
+        lock.release()
+    return exec_id
+
+
+def load_target(target: str) -> Any:
+    """Import ``<module_or_file.py>:<flow_name>`` and return the flow object."""
+    from kitaru.errors import KitaruUsageError
+    from kitaru.runtime.flow import FlowDefinition
+
+    module_part, sep, attr = target.rpartition(":") if isinstance(target, str) else ("", "", "")
+    if not sep or not module_part.strip() or not attr.strip():
+        raise KitaruUsageError(
+            f"Flow target must use `<module_or_file>:<flow_name>` format (received: {target!r})"
+        )
+    module_name = module_part.strip()
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).expanduser().resolve()
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file: {path}")
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
+            module_name = path.stem
+        import importlib
+
+        module = importlib.import_module(module_name)
+    except KitaruUsageError:
+        raise
+    except Exception as exc:
+        raise KitaruUsageError(f"Unable to import flow module `{module_part}`: {exc}") from exc
+    obj: Any = module
+    for part in attr.strip().split("."):
+        if not hasattr(obj, part):
+            raise KitaruUsageError(
+                f"Flow target `{target}` was not found: module `{module_name}` has no attribute "
+                f"`{attr.strip()}`."
+            )
+        obj = getattr(obj, part)
+    if not isinstance(obj, FlowDefinition):
+        raise KitaruUsageError(f"Flow target `{target}` is not a Kitaru flow object (use @flow).")
+    return obj
+
+
+def start_new(flow_def: Any, args: dict[str, Any]) -> str:
+    """Create a new execution of ``flow_def`` with keyword ``args`` and start its runner."""
+    from kitaru.runtime.settings import resolve_settings
+
+    settings = resolve_settings(flow_def.defaults, {})
+    store, created = Store.open_or_create()
+    if created:
+        print(f"Created Kitaru project store at {store.root}", file=sys.stderr)
+    inputs = {"args": [], "kwargs": {k: store.encode(v) for k, v in args.items()}}
+    exec_id = store.claim_execution_id()
+    lock = store.runner_lock(exec_id).acquire()
+    try:
+        spec = flow_def.spec(inputs, settings)
+        store.create_execution(exec_id, spec, flow_def.first_state(settings, store))
+        try:
+            _spawn(store, exec_id, spec, lock.fd)
+        except OSError as exc:
+            raise KitaruBackendError(f"Failed to start execution '{exec_id}': {exc}") from exc
         os.close(lock.detach())  # close without unlocking: the child now holds the lock
     finally:
         lock.release()

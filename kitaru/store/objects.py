@@ -126,10 +126,14 @@ def _pickle_allowed(store_root: Path) -> bool:
 
 def encode_value(value: Any, blobs: BlobStore) -> dict[str, Any]:
     """Encode ``value`` into a reference dict, inline when small, else as a blob."""
+    ref: dict[str, Any] | None = None
     if is_exact_json(value):
-        ref: dict[str, Any] = {"codec": "json", "data": value}
-        raw = orjson.dumps(value)
-    else:
+        try:
+            raw = orjson.dumps(value)
+            ref = {"codec": "json", "data": value}
+        except orjson.JSONEncodeError:  # e.g. a str with a lone surrogate: JSON cannot hold it
+            ref = None
+    if ref is None:
         pyd = _encode_pydantic(value)
         if pyd is not None:
             ref, raw = pyd, orjson.dumps(pyd["data"])
