@@ -189,6 +189,8 @@ class KitaruClient:
         status = ExecutionStatus(state["status"])
         calls = store.list_calls(exec_id)
         waits = store.list_waits(exec_id) if status == ExecutionStatus.WAITING or full else []
+        if state.get("crashed"):
+            calls = [_crashed_call(c) for c in calls]
         checkpoints = [self._call(exec_id, c) for c in calls] if full else []
         artifacts: list[ArtifactRef] = []
         seen: set[str] = set()
@@ -219,6 +221,29 @@ class KitaruClient:
             cancel_requested=bool(state.get("cancel_requested")),
             _client=self,
         )
+
+
+def _crashed_call(call: dict[str, Any]) -> dict[str, Any]:
+    """A call left ``running`` by a runner that died reads as failed, like its execution."""
+    if call["status"] != "running":
+        return call
+    from kitaru.store import RUNNER_EXITED
+
+    failure = {
+        "message": RUNNER_EXITED,
+        "exception_type": None,
+        "traceback": None,
+        "origin": "runtime",
+    }
+    attempt = {
+        "attempt_id": f"{call['call_id']}.{len(call['attempts']) + 1}",
+        "status": "failed",
+        "started_at": call.get("started_at"),
+        "ended_at": None,
+        "metadata": {},
+        "failure": failure,
+    }
+    return {**call, "status": "failed", "attempts": [*call["attempts"], attempt]}
 
 
 def _frozen_spec(spec: dict[str, Any]) -> dict[str, Any]:

@@ -190,6 +190,9 @@ class FlowRun:
             return None
         try:
             source_exec, source_seq, _ = parse_sub_id("call id", entry["call_id"], "c")
+            # The cache reuses work of earlier executions; repeated calls in one run all run.
+            if source_exec == self.exec_id:
+                return None
             source = self.store.read_call(source_exec, source_seq)
         except Exception:  # a stale or damaged entry is only a miss
             return None
