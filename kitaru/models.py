@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from kitaru.errors import FailureOrigin
+from kitaru.errors import FailureOrigin, KitaruStateError
 
 __all__ = [
     "ArtifactRef",
@@ -41,6 +41,13 @@ class ExecutionStatus(StrEnum):
 TERMINAL_STATUSES = frozenset(
     {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED}
 )
+
+
+def _bound(client: Any) -> Any:
+    # Records made by KitaruClient carry it; models never import the client themselves.
+    if client is None:
+        raise KitaruStateError("This record is not bound to a KitaruClient; fetch it with one.")
+    return client
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -80,11 +87,7 @@ class ArtifactRef:
 
     def load(self) -> Any:
         """Read the artifact's value back from the store."""
-        if self._client is None:
-            from kitaru.client import KitaruClient
-
-            return KitaruClient().artifacts.get(self.artifact_id).load()
-        return self._client.artifacts._load_value(self.artifact_id)
+        return _bound(self._client).artifacts._load_value(self.artifact_id)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON shape."""
@@ -233,11 +236,7 @@ class Execution:
     _client: Any = field(default=None, compare=False, repr=False)
 
     def _require_client(self) -> Any:
-        if self._client is None:
-            from kitaru.client import KitaruClient
-
-            return KitaruClient()
-        return self._client
+        return _bound(self._client)
 
     def refresh(self) -> Execution:
         """Return a fresh snapshot of this execution."""
