@@ -1,4 +1,4 @@
-"""`.kitaru-sample/` is what `make sample` makes, doctor accepts it, and reading it writes nothing."""
+"""`.kitaru-sample/` is what `make sample` makes; doctor accepts it; reading it writes nothing."""
 
 from __future__ import annotations
 

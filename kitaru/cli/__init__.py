@@ -71,9 +71,10 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from kitaru.cli import executions, project, stack
+    from kitaru.cli import artifacts, executions, project, run, stack
 
-    for command in (*project.COMMANDS, stack.stack, executions.executions):
+    commands = (*project.COMMANDS, run.run, stack.stack, executions.executions)
+    for command in (*commands, artifacts.artifacts):
         cli.add_command(command)
 
 

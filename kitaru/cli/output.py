@@ -25,13 +25,16 @@ __all__ = [
     "Table",
     "command_name",
     "debug_enabled",
+    "echo_lines",
     "emit",
     "emit_error",
+    "emit_event",
     "escape",
     "format_time",
     "output_format",
     "output_option",
     "print_traceback",
+    "write_value",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -261,7 +264,7 @@ View = Snapshot | Table | Success | Lines
 # -- JSON ---------------------------------------------------------------------------------------
 
 
-def _dumps(document: dict[str, Any], *, indent: bool) -> bytes:
+def _dumps(document: Any, *, indent: bool) -> bytes:
     import orjson
 
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
@@ -309,6 +312,49 @@ def emit(view: View, *, item: Any = _UNSET, items: Sequence[Any] | None = None) 
         return
     colour = _colour_allowed(_stdout())
     click.echo("\n".join(view.lines(colour)), color=colour)
+
+
+def emit_event(event: str, item: dict[str, Any]) -> None:
+    """Print one JSON Lines event of a streaming command: ``{"command", "event", "item"}``.
+
+    Always one compact line, flushed at once, whatever the stream is (never indented).
+    """
+    ctx = click.get_current_context()
+    document = {"command": command_name(ctx), "event": event, "item": item}
+    click.echo(_dumps(document, indent=False))
+    _flush(_stdout())
+
+
+def echo_lines(lines: Sequence[str], *, err: bool = False) -> None:
+    """Print plain text lines (escaped) and flush: streamed output, prompts and banners."""
+    for line in lines:
+        click.echo(escape(line), err=err)
+    _flush(_stderr() if err else _stdout())
+
+
+def write_value(value: Any) -> None:
+    """Write a value alone to stdout: ``str`` as is, ``bytes`` raw, anything else as JSON."""
+    stream = _stdout()
+    if isinstance(value, bytes | bytearray | memoryview):
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:  # a text-only stream: fall back to click's bytes handling
+            click.echo(bytes(value), nl=False)
+        else:
+            stream.flush()
+            buffer.write(bytes(value))
+            buffer.flush()
+        return
+    if isinstance(value, str):
+        click.echo(value, nl=False)
+        return
+    click.echo(_dumps(value, indent=False))
+
+
+def _flush(stream: Any) -> None:
+    try:
+        stream.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
 
 
 def _echo_error_line(message: str) -> None:

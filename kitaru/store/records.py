@@ -7,11 +7,11 @@ that refuses aliases and oversized files. Anything unreadable becomes one
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from kitaru.errors import KitaruCorruptRecordError
 from kitaru.store.atomic import read_bytes, write_atomic
@@ -32,8 +32,6 @@ __all__ = [
 SCHEMA_VERSION = 1
 _YAML_LIMIT = 1024 * 1024
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 # Required keys and their types, per record kind. Unknown keys are allowed (forward compatible).
 _OPT_STR = (str, type(None))
@@ -123,13 +121,20 @@ def load_json(raw: bytes, path: Path) -> Any:
         raise KitaruCorruptRecordError(path, reason) from None
 
 
-class _NoAliasLoader(_Loader):  # type: ignore[misc, valid-type]
-    pass
+@functools.cache
+def _yaml() -> tuple[Any, Any, Any]:
+    """PyYAML and its (C, when available) safe loader and dumper, imported on first use."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml, loader, dumper
 
 
 def _reject_aliases(raw: bytes, path: Path) -> None:
     # The C loader cannot be subclassed to refuse aliases, so scan the event stream first.
-    for event in yaml.parse(raw, Loader=_Loader):
+    yaml, loader, _ = _yaml()
+    for event in yaml.parse(raw, Loader=loader):
         if isinstance(event, yaml.AliasEvent):
             raise KitaruCorruptRecordError(path, "YAML aliases are not allowed")
 
@@ -138,10 +143,11 @@ def load_yaml(raw: bytes, path: Path) -> Any:
     """Parse YAML safely: no aliases, no tags beyond the safe ones, at most 1 MiB."""
     if len(raw) > _YAML_LIMIT:
         raise KitaruCorruptRecordError(path, "YAML file larger than 1 MiB")
+    yaml, loader, _ = _yaml()
     try:
         if b"*" in raw:
             _reject_aliases(raw, path)
-        return yaml.load(raw, Loader=_NoAliasLoader)  # noqa: S506 - a safe loader
+        return yaml.load(raw, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise KitaruCorruptRecordError(path, f"invalid YAML ({reason})") from None
@@ -151,7 +157,8 @@ def load_yaml(raw: bytes, path: Path) -> Any:
 
 def dump_yaml(data: Any) -> bytes:
     """Encode a record as block-style YAML."""
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+    yaml, _, dumper = _yaml()
+    text = yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False)
     return text.encode()
 
 

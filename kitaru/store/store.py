@@ -7,6 +7,7 @@ execution lock as a compare-and-swap on the status the caller expects; readers t
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -68,14 +69,38 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.config = self._read_config()
-        durability = layout.durability_from_env() or str(self.config.get("durability", "full"))
-        if durability not in ("full", "fast"):
-            raise KitaruUsageError(f"Invalid durability {durability!r}: expected 'full' or 'fast'.")
-        self.durability = durability
-        self.durable = durability == "full"
-        self.blobs = BlobStore(root / "objects", durable=self.durable)
         self.index = Index(root / "index")
+        env = layout.durability_from_env()
+        if env is not None:
+            self._check_durability(env)
+
+    # config.yaml is read only when something needs it, so read-only commands stay fast.
+    @functools.cached_property
+    def config(self) -> dict[str, Any]:
+        """The project settings in ``config.yaml`` (defaults where absent)."""
+        return self._read_config()
+
+    @functools.cached_property
+    def durability(self) -> str:
+        """``full`` (fsync every record) or ``fast`` (no fsync)."""
+        value = layout.durability_from_env() or str(self.config.get("durability", "full"))
+        return self._check_durability(value)
+
+    @staticmethod
+    def _check_durability(value: str) -> str:
+        if value not in ("full", "fast"):
+            raise KitaruUsageError(f"Invalid durability {value!r}: expected 'full' or 'fast'.")
+        return value
+
+    @property
+    def durable(self) -> bool:
+        """Whether writes are fsynced."""
+        return self.durability == "full"
+
+    @functools.cached_property
+    def blobs(self) -> BlobStore:
+        """The content-addressed ``objects/`` folder."""
+        return BlobStore(self.root / "objects", durable=self.durable)
 
     # -- opening -------------------------------------------------------------------------------
 
