@@ -377,12 +377,12 @@ class _Executions:
         ]  # type: ignore[misc]
 
     def _select_wait(self, store: Store, exec_id: str, wait: str) -> dict[str, Any]:
-        pending = [w for w in store.list_waits(exec_id) if w["status"] == "pending"]
-        if not pending:
-            raise KitaruStateError(f"Execution '{exec_id}' has no pending waits to resolve.")
         selector = wait.strip() if isinstance(wait, str) else ""
         if not selector:
             raise KitaruUsageError("`wait` must be a non-empty string.")
+        pending = [w for w in store.list_waits(exec_id) if w["status"] == "pending"]
+        if not pending:
+            raise KitaruStateError(f"Execution '{exec_id}' has no pending waits to resolve.")
         by_name = [w for w in pending if w["name"] == selector]
         if len(by_name) > 1:
             raise KitaruStateError(
@@ -499,16 +499,8 @@ class _Executions:
         """
         store = self._client._store()
         exec_id = self._resolve(store, exec_id)
-        status = store.effective_state(store.read_state(exec_id))["status"]
-        if status not in ("running", "waiting"):
-            raise KitaruStateError(
-                f"Execution '{exec_id}' is already {status}; only running or waiting "
-                "executions can be cancelled."
-            )
-        if status == "waiting":
-            store.cancel_waiting(exec_id)
+        if store.request_cancel(exec_id) == "cancelled":
             return self.get(exec_id)
-        store.update_state(exec_id, lambda s: {**s, "cancel_requested": True}, expect={"running"})
         deadline = time.monotonic() + max(0.0, timeout)
         while time.monotonic() < deadline:
             if store.effective_state(store.read_state(exec_id))["status"] != "running":

@@ -55,7 +55,11 @@ def test_make_sample_matches_the_committed_sample(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KITARU_")}
     subprocess.run(
         [sys.executable, str(REPO / "examples/sample_store.py"), str(fresh)],
-        check=True, cwd=tmp_path, env=env, capture_output=True, timeout=120,
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=120,
     )
     committed, regenerated = _normalize_tree(SAMPLE), _normalize_tree(fresh)
     assert sorted(committed) == sorted(regenerated)

@@ -30,16 +30,14 @@ def function_source(func: Callable[..., Any]) -> str | None:
 
 
 def _canonical(value: Any) -> Any:
+    # Tagged, so a plain dict can never look like an encoded model.
     if is_exact_json(value):
-        return value
+        return ["json", value]
     module = sys.modules.get("pydantic")
     base = getattr(module, "BaseModel", None) if module else None
     if base is not None and isinstance(value, base):
         cls = type(value)
-        return {
-            "__model__": f"{cls.__module__}:{cls.__qualname__}",
-            "data": value.model_dump(mode="json"),
-        }
+        return ["model", f"{cls.__module__}:{cls.__qualname__}", value.model_dump(mode="json")]
     raise ValueError("no canonical encoding")
 
 

@@ -55,6 +55,15 @@ class LogCapture:
         entry = {"module": record.name, "filename": record.pathname, "lineno": record.lineno}
         self._append(message, record.levelname, current_call(), None, entry)
 
+    def end_call(self, scope: Any) -> None:
+        """Log what a finished checkpoint call left unfinished, under that call."""
+        with self._lock:
+            pending = [
+                (key, self._partial.pop(key)) for key in list(self._partial) if key[1] == scope.seq
+            ]
+        for (stream, _seq), text in pending:
+            self._append(text, _STREAM_LEVEL[stream], scope, None)
+
     def flush(self) -> None:
         """Log what is left of unfinished lines (at the end of a run)."""
         with self._lock:
@@ -158,21 +167,23 @@ class _Installer:
     def _install(self) -> None:
         root = logging.getLogger()
         level = root.level
-        handler = _Handler(None if root.handlers else sys.stderr)
+        # A proxy left behind (a redirect that outlived a flow restored it) is unwrapped, so
+        # no line is fed to a capture twice.
+        out, err = _unwrap(sys.stdout), _unwrap(sys.stderr)
+        handler = _Handler(None if root.handlers else err)
         self._saved = {
-            "stdout": sys.stdout,
-            "stderr": sys.stderr,
+            "stdout": out,
+            "stderr": err,
             "level": level,
             "handler": handler,
             "filters": [],
         }
-        sys.stdout = _StreamProxy(sys.stdout, "stdout")  # type: ignore[assignment]
-        sys.stderr = _StreamProxy(sys.stderr, "stderr")  # type: ignore[assignment]
-        if level > logging.INFO or level == logging.NOTSET:
+        sys.stdout = _StreamProxy(out, "stdout")  # type: ignore[assignment]
+        sys.stderr = _StreamProxy(err, "stderr")  # type: ignore[assignment]
+        if level > logging.INFO:
             # Capturing INFO needs the root at INFO; handlers already there keep their threshold.
-            threshold = level or logging.WARNING
             for existing in root.handlers:
-                keep = _MinLevel(threshold)
+                keep = _MinLevel(level)
                 existing.addFilter(keep)
                 self._saved["filters"].append((existing, keep))
             root.setLevel(logging.INFO)
@@ -188,6 +199,12 @@ class _Installer:
         for name in ("stdout", "stderr"):
             if isinstance(getattr(sys, name), _StreamProxy):
                 setattr(sys, name, saved[name])
+
+
+def _unwrap(stream: Any) -> Any:
+    while isinstance(stream, _StreamProxy):
+        stream = stream._original
+    return stream
 
 
 class _MinLevel(logging.Filter):

@@ -18,7 +18,7 @@ from kitaru.runtime.cache import cache_key
 from kitaru.runtime.capture import LogCapture
 from kitaru.runtime.context import call_scope_var
 from kitaru.runtime.failure import failure_from_exception
-from kitaru.store import Store, now_iso
+from kitaru.store import RUNNER_EXITED, Store, now_iso
 from kitaru.store.layout import parse_sub_id, validate_name
 
 if TYPE_CHECKING:
@@ -53,6 +53,23 @@ class CallScope:
         return f"{self.run.exec_id}.c{self.seq}"
 
 
+def _crashed_attempt(previous: dict[str, Any], number: int) -> dict[str, Any]:
+    failure = {
+        "message": RUNNER_EXITED,
+        "exception_type": None,
+        "traceback": None,
+        "origin": "runtime",
+    }
+    return {
+        "attempt_id": f"{previous['call_id']}.{number}",
+        "status": "failed",
+        "started_at": previous.get("started_at"),
+        "ended_at": None,
+        "metadata": {},
+        "failure": failure,
+    }
+
+
 def merge_metadata(target: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Merge ``new`` into ``target``: dicts merge, anything else is last-write-wins."""
     for key, value in new.items():
@@ -85,7 +102,10 @@ class FlowRun:
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[Any]] = []
         self.stopping = False
+        self.diverged: KitaruDivergenceError | None = None
         self.capture = LogCapture(store, exec_id)
+        self._exec_lock = store.held_exec_lock(exec_id)
+        self._state_seen: tuple[int, int, int] | None = None
         self.thread_id = threading.get_ident()
         # Calls at or after this journal position never use the cache (replay boundary).
         self.no_cache_from: int | None = None
@@ -120,7 +140,9 @@ class FlowRun:
             return None
         rec_kind = "wait" if "wait_id" in rec else "checkpoint"
         if rec_kind != kind or rec["invocation_id"] != inv or rec["name"] != name:
-            raise KitaruDivergenceError(
+            # Sticky: the execution fails with it even if the body catches the exception.
+            self.stopping = True
+            self.diverged = KitaruDivergenceError(
                 f"Flow body diverged from the recorded durable call sequence at position {seq}: "
                 f"it called {kind} '{inv}' where the execution recorded {rec_kind} "
                 f"'{rec['invocation_id']}'. The flow's code changed between runs; replay it into "
@@ -129,6 +151,7 @@ class FlowRun:
                 status="failed",
                 failure_origin=FailureOrigin.DIVERGENCE,
             )
+            raise self.diverged
         return rec
 
     # -- cancellation ----------------------------------------------------------------------
@@ -137,10 +160,15 @@ class FlowRun:
         """Stop at this boundary if the execution was cancelled."""
         if self.stopping:
             raise CancelledSignal()
+        # state.json is re-read only when it was replaced since the last look.
+        signature = self.store.state_signature(self.exec_id)
+        if signature == self._state_seen:
+            return
         state = self.store.read_state(self.exec_id)
         if state.get("cancel_requested") or state["status"] == "cancelled":
             self.stopping = True
             raise CancelledSignal()
+        self._state_seen = signature
 
     def cancelled(self) -> bool:
         """True once the execution was cancelled (checked while a wait polls)."""
@@ -256,7 +284,7 @@ class FlowRun:
 
     def write_call(self, record: dict[str, Any], *, durable: bool | None = None) -> None:
         """Write a call record under the execution lock."""
-        with self.store.locked(self.exec_id):
+        with self._exec_lock:
             self.store.write_call(self.exec_id, record, durable=durable)
 
     def _execute(
@@ -272,7 +300,10 @@ class FlowRun:
         record = self._base_record(cp, seq, inv)
         record["cache_key"] = key
         if previous is not None:
-            record.update(attempts=list(previous["attempts"]), started_at=previous["started_at"])
+            attempts = list(previous["attempts"])
+            if previous["status"] == "running":  # its runner died during this call
+                attempts.append(_crashed_attempt(previous, len(attempts) + 1))
+            record.update(attempts=attempts, started_at=previous["started_at"])
         # Visibility only (not fsynced): the durable write is the completed record.
         self.write_call(record, durable=False)
         retries = cp.retries if cp.retries is not None else int(self.settings.get("retries") or 0)
@@ -304,6 +335,7 @@ class FlowRun:
                 raise
             finally:
                 call_scope_var.reset(token)
+                self.capture.end_call(scope)
             done = self._attempt(record, scope, started, None)
             artifacts = [self._output_artifact(cp, seq, output), *scope.artifacts]
             self.write_call(
@@ -373,6 +405,10 @@ class FlowRun:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         return first
+
+    def close(self) -> None:
+        """Release what the run holds open."""
+        self._exec_lock.close()
 
     # -- execution-level metadata ----------------------------------------------------------------
 

@@ -85,11 +85,15 @@ def execute_flow(
             result, error = _body(run, func, args, kwargs)
         finally:
             run.capture.flush()
+            run.close()
+    if run.diverged is not None and not isinstance(error, KeyboardInterrupt):
+        error = run.diverged
     ending = _ending(store, result, error)
 
     def finish(state: dict[str, Any]) -> dict[str, Any]:
         if state["status"] not in ("running", "waiting"):
-            return state  # already ended from outside (a wait aborted, a waiting run cancelled)
+            # Already ended from outside (a wait aborted, a waiting run cancelled).
+            return {**state, "runner": None}
         state.update(ending, runner=None)
         if ending["status"] != "waiting":
             state["ended_at"] = now_iso()

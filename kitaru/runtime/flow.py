@@ -188,7 +188,7 @@ class FlowDefinition:
         **flow_inputs: Any,
     ) -> FlowHandle:
         """Replay an execution of this flow into a new one, in this process."""
-        from kitaru.runtime.replay import create_replay, plan_replay
+        from kitaru.runtime.replay import create_replay, decode_inputs, plan_replay
 
         if current_run() is not None:
             raise KitaruContextError("flow.replay() cannot be called inside a running flow.")
@@ -198,8 +198,7 @@ class FlowDefinition:
         store = Store.open()
         source_id = store.resolve_exec_id(exec_id)
         plan = plan_replay(store, source_id, from_, overrides, flow_inputs)
-        args = tuple(store.decode(ref) for ref in plan.inputs["args"])
-        kwargs = {k: store.decode(ref) for k, ref in plan.inputs["kwargs"].items()}
+        args, kwargs = decode_inputs(store, self.func, plan.inputs)
         new_id = store.claim_execution_id()
         with store.runner_lock(new_id):
             create_replay(store, plan, new_id, {**settings, "durability": None})

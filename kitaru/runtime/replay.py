@@ -14,7 +14,10 @@ from typing import Any
 from kitaru.errors import KitaruStateError, KitaruUsageError
 from kitaru.store import Store, now_iso
 
-__all__ = ["ReplayPlan", "create_replay", "plan_replay"]
+__all__ = ["USE_DEFAULT", "ReplayPlan", "create_replay", "decode_inputs", "plan_replay"]
+
+# An input position the source run left to the parameter's default.
+USE_DEFAULT = {"codec": "default"}
 
 _PREFIX = "checkpoint."
 
@@ -92,11 +95,33 @@ def _apply_inputs(
                 for p in params
                 if p["kind"] in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
             ]
+            if any(p["name"] == name and p["kind"] == "POSITIONAL_ONLY" for p in params):
+                # Positions the source run left to their defaults keep them.
+                index = positional.index(name)
+                args.extend(dict(USE_DEFAULT) for _ in range(index + 1 - len(args)))
             if name in positional and positional.index(name) < len(args):
                 args[positional.index(name)] = store.encode(value)
                 continue
         kwargs[name] = store.encode(value)
     return {"args": args, "kwargs": kwargs}
+
+
+def decode_inputs(store: Store, func: Any, inputs: dict[str, Any]) -> tuple[tuple, dict]:
+    """The positional and keyword arguments recorded in ``inputs``, for calling ``func``."""
+    refs = inputs.get("args", [])
+    args = []
+    if any(ref == USE_DEFAULT for ref in refs):
+        import inspect
+
+        params = list(inspect.signature(func).parameters.values())
+        args = [
+            params[i].default if ref == USE_DEFAULT else store.decode(ref)
+            for i, ref in enumerate(refs)
+        ]
+    else:
+        args = [store.decode(ref) for ref in refs]
+    kwargs = {k: store.decode(ref) for k, ref in inputs.get("kwargs", {}).items()}
+    return tuple(args), kwargs
 
 
 def plan_replay(

@@ -19,6 +19,7 @@ from typing import Any
 
 from kitaru.errors import KitaruRuntimeError
 from kitaru.runtime.context import runner_importing
+from kitaru.runtime.replay import decode_inputs
 from kitaru.store import Store, now_iso
 
 __all__ = ["main", "resolve_flow"]
@@ -33,6 +34,8 @@ def _load_script(path: str) -> types.ModuleType:
     code = compile(source, path, "exec")
     previous_main = sys.modules.get("__main__")
     sys.modules["__main__"] = module
+    # Class machinery (dataclasses, typing) looks the defining module up by its name.
+    sys.modules[_SCRIPT_MODULE] = module
     try:
         exec(code, module.__dict__)  # noqa: S102 - the user's own flow script
     except BaseException:
@@ -98,8 +101,7 @@ def _prepare(store: Store, exec_id: str) -> tuple[Any, tuple, dict, dict, list, 
     spec = store.read_spec(exec_id)
     func = resolve_flow(spec["source"])
     inputs = spec["inputs"]
-    args = tuple(store.decode(ref) for ref in inputs.get("args", []))
-    kwargs = {k: store.decode(ref) for k, ref in inputs.get("kwargs", {}).items()}
+    args, kwargs = decode_inputs(store, func, inputs)
     journal = store.list_calls(exec_id) + store.list_waits(exec_id)
     boundary = (spec.get("replay") or {}).get("boundary_seq")
     return func, args, kwargs, spec["settings"], journal, boundary

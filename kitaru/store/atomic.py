@@ -25,6 +25,7 @@ __all__ = [
     "ensure_dir",
     "fsync_dir",
     "is_temp_name",
+    "is_torn_line",
     "read_bytes",
     "write_atomic",
     "write_new",
@@ -133,12 +134,24 @@ def append_line(path: Path, line: bytes) -> None:
         line += b"\n"
     if len(line) > MAX_LINE:
         raise ValueError(f"log line of {len(line)} bytes exceeds {MAX_LINE}")
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC
     fd = os.open(path, flags, FILE_MODE)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # a torn last line (a crash) must not swallow this one
         _write_all(fd, line)
     finally:
         os.close(fd)
+
+
+def is_torn_line(line: bytes) -> bool:
+    """True for an unparsable line that a crash mid-append can leave: a cut-off JSON object or
+    zero bytes. Such a line is skipped by readers (later appends start on a new line)."""
+    stripped = line.lstrip(b"\x00")
+    return not stripped.strip() or (
+        stripped.startswith(b"{") and not stripped.rstrip().endswith(b"}")
+    )
 
 
 def read_bytes(path: Path, *, limit: int = MAX_RECORD) -> bytes:

@@ -28,7 +28,7 @@ import orjson
 
 from kitaru.errors import KitaruCorruptRecordError, KitaruError
 from kitaru.store import layout
-from kitaru.store.atomic import is_temp_name, read_bytes
+from kitaru.store.atomic import is_temp_name, is_torn_line, read_bytes
 from kitaru.store.records import load_json, load_yaml, read_json_record, read_yaml_record
 from kitaru.store.store import FORMAT, Store
 
@@ -407,12 +407,12 @@ def _check_log(path: Path, report: _Report) -> None:
     for number, line in enumerate(lines):
         last = number == len(lines) - 1
         if line.strip() and not _json_ok(line):
-            if last:
+            if last or is_torn_line(line):
                 report.add(
                     "warning",
                     "torn_log_line",
                     path,
-                    f"torn last line at byte {offset} (skipped by readers)",
+                    f"torn line at byte {offset} (a crash while appending; skipped by readers)",
                 )
             else:
                 report.add(

@@ -7,8 +7,11 @@ execution lock as a compare-and-swap on the status the caller expects; readers t
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
+import re
+import secrets
 import shutil
 import socket
 from collections.abc import Callable, Iterable, Iterator
@@ -30,11 +33,13 @@ from kitaru.store.atomic import (
     MAX_LINE,
     append_line,
     ensure_dir,
+    fsync_dir,
+    is_torn_line,
     read_bytes,
     write_atomic,
 )
 from kitaru.store.index import Index
-from kitaru.store.locks import FileLock, is_locked
+from kitaru.store.locks import FileLock, HeldFileLock, is_locked
 from kitaru.store.objects import BlobStore, decode_value, encode_value
 from kitaru.store.records import (
     SCHEMA_VERSION,
@@ -52,6 +57,7 @@ __all__ = ["FORMAT", "RUNNER_EXITED", "Store", "now_iso"]
 FORMAT = 1
 RUNNER_EXITED = "the runner process exited"
 NO_PROJECT = "No Kitaru project found (run `kitaru init`)."
+_HEX_KEY = re.compile(r"[0-9a-f]{8,128}")
 _DEFAULT_CONFIG = {"schema_version": 1, "durability": "full", "default_wait_timeout": 600}
 
 
@@ -70,6 +76,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.index = Index(root / "index")
+        self._exec_dirs: dict[str, Path] = {}
         env = layout.durability_from_env()
         if env is not None:
             self._check_durability(env)
@@ -145,7 +152,10 @@ class Store:
         root = project_root / layout.STORE_DIRNAME
         if root.exists():
             raise KitaruStateError(f"Already initialized: {root} exists.")
-        return cls._create(root)
+        store, created = cls._create(root)
+        if not created:
+            raise KitaruStateError(f"Already initialized: {root} exists.")
+        return store
 
     @classmethod
     def open_or_create(cls) -> tuple[Store, bool]:
@@ -156,19 +166,34 @@ class Store:
         root = layout.default_project_root() / layout.STORE_DIRNAME
         if (root / "format.json").is_file():
             return cls.open_at(root), False
-        return cls._create(root), True
+        return cls._create(root)
 
     @classmethod
-    def _create(cls, root: Path) -> Store:
-        ensure_dir(root, durable=True)
-        for sub in ("executions", "objects", "cache", "index/status", "index/flow"):
-            ensure_dir(root / sub)
-        if not (root / "config.yaml").exists():
-            write_atomic(root / "config.yaml", dump_yaml(_DEFAULT_CONFIG))
-        write_atomic(root / ".gitignore", b"# Run state stays out of your repository.\n*\n")
-        # format.json last: its presence marks a complete store.
-        write_atomic(root / "format.json", orjson.dumps({"format": FORMAT}) + b"\n")
-        return cls(root)
+    def _create(cls, root: Path) -> tuple[Store, bool]:
+        """Build a store beside ``root`` and rename it into place; True if this call made it.
+
+        The rename makes a store appear complete or not at all, so a reader never finds a
+        half-made one, and of two processes creating it at once exactly one wins.
+        """
+        tmp = root.parent / f".kitaru-new.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        ensure_dir(tmp)
+        try:
+            for sub in ("executions", "objects", "cache", "index/status", "index/flow"):
+                ensure_dir(tmp / sub)
+            write_atomic(tmp / "config.yaml", dump_yaml(_DEFAULT_CONFIG))
+            write_atomic(tmp / ".gitignore", b"# Run state stays out of your repository.\n*\n")
+            write_atomic(tmp / "format.json", orjson.dumps({"format": FORMAT}) + b"\n")
+            try:
+                os.rename(tmp, root)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                return cls.open_at(root), False
+            fsync_dir(root.parent)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return cls(root), True
 
     def _read_config(self) -> dict[str, Any]:
         path = self.root / "config.yaml"
@@ -189,8 +214,11 @@ class Store:
 
     def exec_dir(self, exec_id: str) -> Path:
         """Folder of one execution (the id is validated first)."""
-        layout.validate_name("execution id", exec_id)
-        return self.root / "executions" / exec_id
+        path = self._exec_dirs.get(exec_id) if isinstance(exec_id, str) else None
+        if path is None:
+            layout.validate_name("execution id", exec_id)
+            path = self._exec_dirs[exec_id] = self.root / "executions" / exec_id
+        return path
 
     def _require(self, exec_id: str) -> Path:
         path = self.exec_dir(exec_id)
@@ -256,6 +284,15 @@ class Store:
     def runner_lock(self, exec_id: str, timeout: float = 0.0) -> FileLock:
         """The runner lock, held by the one live runner of an execution."""
         return FileLock(self.exec_dir(exec_id) / "runner.lock", timeout=timeout, what="runner lock")
+
+    def held_exec_lock(self, exec_id: str) -> HeldFileLock:
+        """An execution lock kept open for repeated use by one runner."""
+        return HeldFileLock(self.exec_dir(exec_id) / "lock", what="execution lock")
+
+    def state_signature(self, exec_id: str) -> tuple[int, int, int]:
+        """Changes whenever ``state.json`` is replaced (cheap: one ``stat``)."""
+        info = os.stat(self.exec_dir(exec_id) / "state.json")
+        return info.st_ino, info.st_mtime_ns, info.st_size
 
     def runner_alive(self, exec_id: str) -> bool:
         """True while some process holds the execution's runner lock."""
@@ -357,30 +394,36 @@ class Store:
             new = mutate(dict(current)) or current
             return self.swap_state(exec_id, current, new)
 
-    def cancel_waiting(self, exec_id: str) -> dict[str, Any]:
-        """Cancel a waiting execution at once: its pending waits become ``aborted``."""
+    def request_cancel(self, exec_id: str) -> str:
+        """Cancel, deciding under the execution lock; returns the status it leaves.
+
+        A waiting execution is cancelled at once (its pending waits become ``aborted``); a
+        running one gets ``cancel_requested`` so its runner stops at the next boundary.
+        """
         with self.exec_lock(exec_id):
-            path = self._require(exec_id) / "state.json"
-            current = read_json_record(path, "state")
-            if current["status"] != "waiting":
+            current = read_json_record(self._require(exec_id) / "state.json", "state")
+            status = self.effective_state(current)["status"]
+            if status == "running":
+                self.swap_state(exec_id, current, {**current, "cancel_requested": True})
+                return "running"
+            if status != "waiting":
                 raise KitaruStateError(
-                    f"Execution '{exec_id}' is currently '{current['status']}'; expected waiting."
+                    f"Execution '{exec_id}' is already {status}; only running or waiting "
+                    "executions can be cancelled."
                 )
             now = now_iso()
             for wait in self.list_waits(exec_id):
                 if wait["status"] == "pending":
                     self.write_wait(exec_id, {**wait, "status": "aborted", "resolved_at": now})
-            return self.swap_state(
-                exec_id,
-                current,
-                {
-                    **current,
-                    "status": "cancelled",
-                    "status_reason": "cancelled by request",
-                    "cancel_requested": True,
-                    "ended_at": now,
-                },
-            )
+            cancelled = {
+                **current,
+                "status": "cancelled",
+                "status_reason": "cancelled by request",
+                "cancel_requested": True,
+                "ended_at": now,
+            }
+            self.swap_state(exec_id, current, cancelled)
+            return "cancelled"
 
     def swap_state(
         self, exec_id: str, current: dict[str, Any], new: dict[str, Any]
@@ -508,8 +551,8 @@ class Store:
             try:
                 entry = orjson.loads(line)
             except orjson.JSONDecodeError:
-                if number == len(lines) - 1:
-                    break  # a torn last line after a crash
+                if number == len(lines) - 1 or is_torn_line(line):
+                    continue  # cut off by a crash while appending
                 raise KitaruCorruptRecordError(path, f"invalid JSON on line {number + 1}") from None
             if isinstance(entry, dict):
                 out.append(entry)
@@ -531,8 +574,7 @@ class Store:
 
     def cache_path(self, key: str) -> Path:
         """Where the cache entry for ``key`` (hex digest) lives."""
-        hex_ok = isinstance(key, str) and all(c in "0123456789abcdef" for c in key)
-        if not hex_ok or not 8 <= len(key) <= 128:
+        if not isinstance(key, str) or not _HEX_KEY.fullmatch(key):
             raise KitaruUsageError(f"Invalid cache key {key!r}.")
         return self.root / "cache" / key[:2] / f"{key[2:]}.json"
 

@@ -7,6 +7,7 @@ a compare-and-swap ``pending -> resolved`` under the execution lock. Exactly one
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,6 +40,8 @@ def _depth(value: Any, limit: int) -> int:
     deepest = 0
     while stack:
         item, level = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise KitaruUsageError(f"JSON has no value for {item!r}; send a finite number.")
         if isinstance(item, dict | list):
             deepest = max(deepest, level)
             if level > limit:

@@ -42,11 +42,21 @@ def test_the_expected_commands_exist() -> None:
         "init",
         "status",
         "doctor",
+        "run",
         "stack",
         "stack list",
         "executions",
         "executions list",
         "executions get",
+        "executions logs",
+        "executions input",
+        "executions resume",
+        "executions retry",
+        "executions replay",
+        "executions cancel",
+        "artifacts",
+        "artifacts list",
+        "artifacts get",
     } <= names
 
 
@@ -104,11 +114,25 @@ def test_import_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
+# The required arguments of each command that has some (an id that does not exist).
+REQUIRED_ARGS = {
+    ("artifacts", "get"): ["kr-missing.c1.0"],
+    ("artifacts", "list"): ["kr-missing"],
+    ("executions", "cancel"): ["kr-missing"],
+    ("executions", "get"): ["kr-missing"],
+    ("executions", "logs"): ["kr-missing"],
+    ("executions", "replay"): ["kr-missing", "--from", "step"],
+    ("executions", "resume"): ["kr-missing"],
+    ("executions", "retry"): ["kr-missing"],
+    ("run",): ["missing.py:flow"],
+}
+
+
 @pytest.mark.parametrize("path", LEAVES, ids=" ".join)
 def test_every_leaf_command_speaks_json(invoke: Invoke, path: tuple[str, ...]) -> None:
     """In an initialized project each command prints one JSON document (or a JSON error)."""
     assert invoke("init").exit_code == 0
-    args = ["kr-missing"] if path == ("executions", "get") else []
+    args = REQUIRED_ARGS.get(path, [])
     if path == ("init",):
         args = ["sub"]
         Path("sub").mkdir()

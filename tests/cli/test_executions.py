@@ -31,7 +31,7 @@ def test_list_table_and_json(invoke: Invoke, store: Store) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "Kitaru executions"
     assert lines[1].split() == [
-        "ID", "Flow", "Status", "Started", "Checkpoints", "Pending", "wait", "Replay", "of"
+        "ID", "Flow", "Status", "Started", "Duration", "Pending", "wait", "Replay", "of"
     ]  # fmt: skip
     assert set(lines[2].replace(" ", "")) == {"-"}
     assert lines[3].split()[:3] == [second, "beta", "failed"]

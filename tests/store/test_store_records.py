@@ -186,7 +186,7 @@ def test_oversized_config_yaml_is_refused(store: Store) -> None:
     (store.root / "config.yaml").write_text("\n".join(lines) + "\n")
     assert (store.root / "config.yaml").stat().st_size >= 2 * 1000 * 1000
     with pytest.raises(KitaruCorruptRecordError, match="larger"):
-        Store.open().config  # read when first needed (read-only commands skip it)
+        _ = Store.open().config  # read when first needed (read-only commands skip it)
 
 
 @pytest.mark.corrupts_store
