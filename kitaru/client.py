@@ -278,10 +278,13 @@ class _Executions:
         flow: str | None = None,
         status: ExecutionStatus | str | None = None,
         limit: int | None = None,
+        since: datetime | None = None,
     ) -> list[Execution]:
-        """Return execution summaries, newest first."""
+        """Return execution summaries, newest first (``since``: started at or after it)."""
         _check_limit(limit)
         wanted = _normalize_status(status)
+        if since is not None and since.tzinfo is None:
+            since = since.astimezone()  # a naive time is local time
         store = self._client._find_store()
         if store is None:
             return []
@@ -294,6 +297,8 @@ class _Executions:
             except Exception as exc:  # a corrupt record: skip it, say so once
                 print(f"Warning: skipping execution {exec_id}: {exc}", file=sys.stderr)
                 continue
+            if since is not None and execution.started_at and execution.started_at < since:
+                break  # ids sort by creation time: every later one is older still
             if wanted is not None and execution.status != wanted:
                 continue
             if flow is not None and execution.flow_name != flow:
@@ -538,16 +543,16 @@ class _Artifacts:
     def _find(self, store: Store, artifact_id: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         from kitaru.store.layout import parse_sub_id
 
-        exec_id, seq, index = parse_sub_id("artifact id", artifact_id, "a")
+        prefix, seq, index = parse_sub_id("artifact id", artifact_id, "a")
         try:
-            calls = store.list_calls(exec_id)
+            exec_id = store.resolve_exec_id(prefix)  # the execution part may be a prefix
+            call = store.read_call(exec_id, seq)
         except KitaruNotFoundError:
-            calls = []
-        for call in calls:
-            if call["seq"] != seq:
-                continue
+            call = None
+        wanted = index if index is not None else 0
+        if call is not None:
             for art in call["artifacts"]:
-                if art["artifact_id"] == artifact_id:
+                if art["artifact_id"] == f"{exec_id}.a{seq}.{wanted}":
                     return exec_id, call, art
         raise KitaruNotFoundError(f"Failed to load artifact '{artifact_id}': no such artifact.")
 

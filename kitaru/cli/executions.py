@@ -89,15 +89,7 @@ def list_executions(
 
     Example: kitaru executions list --flow research --since 2h --limit 10
     """
-    client = get_client()
-    if since is None:
-        found = client.executions.list(status=status, flow=flow, limit=limit)
-    else:
-        found = [
-            e
-            for e in client.executions.list(status=status, flow=flow)
-            if e.started_at is not None and e.started_at >= since
-        ][:limit]
+    found = get_client().executions.list(status=status, flow=flow, limit=limit, since=since)
     rows = [
         [
             e.exec_id,

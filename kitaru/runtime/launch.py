@@ -138,6 +138,8 @@ def load_target(target: str) -> Any:
             if str(path.parent) not in sys.path:
                 sys.path.insert(0, str(path.parent))
             module_name = path.stem
+        elif os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as `python -m` does, for `pkg.module:flow`
         import importlib
 
         module = importlib.import_module(module_name)
