@@ -6,6 +6,7 @@ runner lock for the whole call.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from kitaru.runtime.failure import failure_from_exception
 from kitaru.runtime.wait import WaitSuspended
 from kitaru.store import Store, now_iso
 
-__all__ = ["execute_flow"]
+__all__ = ["execute_flow", "first_state", "open_store"]
 
 _INTERRUPTED = {
     "message": "interrupted",
@@ -25,6 +26,36 @@ _INTERRUPTED = {
     "traceback": None,
     "origin": str(FailureOrigin.RUNTIME),
 }
+
+
+def open_store() -> Store:
+    """The store flows run in, created (and announced once) where none exists yet."""
+    store, created = Store.open_or_create()
+    if created:
+        print(f"Created Kitaru project store at {store.root}", file=sys.stderr)
+    return store
+
+
+def first_state(
+    store: Store, flow_name: str, stack: str, original_exec_id: str | None = None
+) -> dict[str, Any]:
+    """The first ``state.json`` of a new execution, created running by this process."""
+    now = now_iso()
+    return {
+        "status": "running",
+        "flow_name": flow_name,
+        "stack": stack,
+        "created_at": now,
+        "started_at": now,
+        "ended_at": None,
+        "status_reason": None,
+        "failure": None,
+        "result": None,
+        "metadata": {},
+        "cancel_requested": False,
+        "runner": store.runner_info(),
+        "original_exec_id": original_exec_id,
+    }
 
 
 def _body(

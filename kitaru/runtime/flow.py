@@ -15,7 +15,7 @@ from kitaru.errors import KitaruContextError, KitaruStateError, KitaruUsageError
 from kitaru.models import ExecutionStatus
 from kitaru.runtime.checkpoint import normalize_name
 from kitaru.runtime.context import current_run, runner_importing
-from kitaru.runtime.execute import execute_flow
+from kitaru.runtime.execute import execute_flow, first_state, open_store
 from kitaru.runtime.failure import execution_error
 from kitaru.runtime.settings import resolve_settings, validate_layer
 from kitaru.store import Store, now_iso
@@ -158,18 +158,15 @@ class FlowDefinition:
             )
         run_layer = {"stack": stack, "image": image, "cache": cache, "retries": retries}
         settings = resolve_settings(self.defaults, run_layer)
-        store, created = Store.open_or_create()
-        if created:
-            print(f"Created Kitaru project store at {store.root}", file=sys.stderr)
+        store = open_store()
         inputs = {
             "args": [store.encode(a) for a in args],
             "kwargs": {k: store.encode(v) for k, v in kwargs.items()},
         }
         exec_id = store.claim_execution_id()
         with store.runner_lock(exec_id):
-            store.create_execution(
-                exec_id, self.spec(inputs, settings), self.first_state(settings, store)
-            )
+            state = first_state(store, self.name, settings["stack"])
+            store.create_execution(exec_id, self.spec(inputs, settings), state)
             status = execute_flow(store, exec_id, self.func, args, kwargs, settings)
         if status == "waiting":
             print(waiting_hint(exec_id), file=sys.stderr)
@@ -229,25 +226,6 @@ class FlowDefinition:
             "python": sys.executable,
             "original_exec_id": None,
             "replay": None,
-        }
-
-    def first_state(self, settings: dict[str, Any], store: Store) -> dict[str, Any]:
-        """The first ``state.json`` of a new execution of this flow (running)."""
-        now = now_iso()
-        return {
-            "status": "running",
-            "flow_name": self.name,
-            "stack": settings["stack"],
-            "created_at": now,
-            "started_at": now,
-            "ended_at": None,
-            "status_reason": None,
-            "failure": None,
-            "result": None,
-            "metadata": {},
-            "cancel_requested": False,
-            "runner": store.runner_info(),
-            "original_exec_id": None,
         }
 
 

@@ -162,18 +162,17 @@ def load_target(target: str) -> Any:
 
 def start_new(flow_def: Any, args: dict[str, Any]) -> str:
     """Create a new execution of ``flow_def`` with keyword ``args`` and start its runner."""
+    from kitaru.runtime.execute import first_state, open_store
     from kitaru.runtime.settings import resolve_settings
 
     settings = resolve_settings(flow_def.defaults, {})
-    store, created = Store.open_or_create()
-    if created:
-        print(f"Created Kitaru project store at {store.root}", file=sys.stderr)
+    store = open_store()
     inputs = {"args": [], "kwargs": {k: store.encode(v) for k, v in args.items()}}
     exec_id = store.claim_execution_id()
     lock = store.runner_lock(exec_id).acquire()
     try:
         spec = flow_def.spec(inputs, settings)
-        store.create_execution(exec_id, spec, flow_def.first_state(settings, store))
+        store.create_execution(exec_id, spec, first_state(store, flow_def.name, settings["stack"]))
         try:
             _spawn(store, exec_id, spec, lock.fd)
         except OSError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kitaru.errors import KitaruStateError, KitaruUsageError
+from kitaru.runtime.execute import first_state
 from kitaru.store import Store, now_iso
 
 __all__ = ["USE_DEFAULT", "ReplayPlan", "create_replay", "decode_inputs", "plan_replay"]
@@ -235,21 +236,7 @@ def create_replay(store: Store, plan: ReplayPlan, exec_id: str, settings: dict[s
             "overrides": sorted(plan.overrides),
         },
     )
-    state = {
-        "status": "running",
-        "flow_name": spec["flow_name"],
-        "stack": settings.get("stack", "local"),
-        "created_at": now,
-        "started_at": now,
-        "ended_at": None,
-        "status_reason": None,
-        "failure": None,
-        "result": None,
-        "metadata": {},
-        "cancel_requested": False,
-        "runner": store.runner_info(),
-        "original_exec_id": plan.source_id,
-    }
+    state = first_state(store, spec["flow_name"], settings.get("stack", "local"), plan.source_id)
     store.create_execution(exec_id, spec, state)
     with store.locked(exec_id):
         for record in plan.reuse:
