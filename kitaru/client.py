@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from kitaru.models import (
     LogEntry,
     PendingWait,
 )
+from kitaru.store.layout import validate_name
 
 if TYPE_CHECKING:
     from kitaru.store import Store
@@ -190,7 +191,7 @@ class KitaruClient:
         calls = store.list_calls(exec_id)
         waits = store.list_waits(exec_id) if status == ExecutionStatus.WAITING or full else []
         if state.get("crashed"):
-            calls = [_crashed_call(c) for c in calls]
+            calls = [store.crashed_call(c) for c in calls]
         checkpoints = [self._call(exec_id, c) for c in calls] if full else []
         artifacts: list[ArtifactRef] = []
         seen: set[str] = set()
@@ -221,29 +222,6 @@ class KitaruClient:
             cancel_requested=bool(state.get("cancel_requested")),
             _client=self,
         )
-
-
-def _crashed_call(call: dict[str, Any]) -> dict[str, Any]:
-    """A call left ``running`` by a runner that died reads as failed, like its execution."""
-    if call["status"] != "running":
-        return call
-    from kitaru.store import RUNNER_EXITED
-
-    failure = {
-        "message": RUNNER_EXITED,
-        "exception_type": None,
-        "traceback": None,
-        "origin": "runtime",
-    }
-    attempt = {
-        "attempt_id": f"{call['call_id']}.{len(call['attempts']) + 1}",
-        "status": "failed",
-        "started_at": call.get("started_at"),
-        "ended_at": None,
-        "metadata": {},
-        "failure": failure,
-    }
-    return {**call, "status": "failed", "attempts": [*call["attempts"], attempt]}
 
 
 def _frozen_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -294,8 +272,8 @@ class _Executions:
                 execution = self._client._execution(store, exec_id, full=False)
             except (KitaruNotFoundError, FileNotFoundError):
                 continue  # an execution still being created
-            except Exception as exc:  # a corrupt record: skip it, say so once
-                print(f"Warning: skipping execution {exec_id}: {exc}", file=sys.stderr)
+            except Exception as exc:  # a corrupt record: skip it, say so
+                warnings.warn(f"Skipping execution {exec_id}: {exc}", RuntimeWarning, stacklevel=2)
                 continue
             if since is not None and execution.started_at and execution.started_at < since:
                 break  # ids sort by creation time: every later one is older still
@@ -351,7 +329,7 @@ class _Executions:
         exec_id = self._resolve(store, exec_id)
         entries = store.read_logs(exec_id)
         if checkpoint is not None:
-            checkpoint = checkpoint.strip()
+            checkpoint = validate_name("checkpoint name", checkpoint)
             entries = [
                 e
                 for e in entries

@@ -93,7 +93,7 @@ def get_artifact(artifact_id: str, value_only: bool) -> None:
     With --value the value alone goes to stdout: a str as is, bytes raw, anything else as
     JSON (ignores --output).
 
-    Example: kitaru artifacts get kr-a8f3c2.c1.0 --value
+    Example: kitaru artifacts get kr-a8f3c2.a1.0 --value
     """
     ref = get_client().artifacts.get(artifact_id)
     value = ref.load()

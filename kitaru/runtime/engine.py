@@ -18,7 +18,7 @@ from kitaru.runtime.cache import cache_key
 from kitaru.runtime.capture import LogCapture
 from kitaru.runtime.context import call_scope_var
 from kitaru.runtime.failure import failure_from_exception
-from kitaru.store import RUNNER_EXITED, Store, now_iso
+from kitaru.store import Store, now_iso
 from kitaru.store.layout import parse_sub_id, validate_name
 
 if TYPE_CHECKING:
@@ -51,23 +51,6 @@ class CallScope:
     def call_id(self) -> str:
         """The call's id, which embeds the execution id."""
         return f"{self.run.exec_id}.c{self.seq}"
-
-
-def _crashed_attempt(previous: dict[str, Any], number: int) -> dict[str, Any]:
-    failure = {
-        "message": RUNNER_EXITED,
-        "exception_type": None,
-        "traceback": None,
-        "origin": "runtime",
-    }
-    return {
-        "attempt_id": f"{previous['call_id']}.{number}",
-        "status": "failed",
-        "started_at": previous.get("started_at"),
-        "ended_at": None,
-        "metadata": {},
-        "failure": failure,
-    }
 
 
 def merge_metadata(target: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +285,7 @@ class FlowRun:
         if previous is not None:
             attempts = list(previous["attempts"])
             if previous["status"] == "running":  # its runner died during this call
-                attempts.append(_crashed_attempt(previous, len(attempts) + 1))
+                attempts = Store.crashed_call(previous)["attempts"]
             record.update(attempts=attempts, started_at=previous["started_at"])
         # Visibility only (not fsynced): the durable write is the completed record.
         self.write_call(record, durable=False)

@@ -195,6 +195,11 @@ class FlowDefinition:
         store = Store.open()
         source_id = store.resolve_exec_id(exec_id)
         plan = plan_replay(store, source_id, from_, overrides, flow_inputs)
+        if plan.spec["flow_name"] != self.name:
+            raise KitaruUsageError(
+                f"Execution '{source_id}' is a run of flow '{plan.spec['flow_name']}', not "
+                f"'{self.name}'; replay it with that flow or with the client."
+            )
         args, kwargs = decode_inputs(store, self.func, plan.inputs)
         new_id = store.claim_execution_id()
         with store.runner_lock(new_id):

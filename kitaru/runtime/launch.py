@@ -198,15 +198,22 @@ def _spawn(store: Store, exec_id: str, spec: dict[str, Any], fd: int | None) -> 
         "--store",
         str(store.root),
     ]
-    proc = subprocess.Popen(
-        command,
-        pass_fds=(fd,),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-    )
+    launched_runners()  # reap runners that exited, so a long-lived client keeps no zombies
+    # Until the runner has the flow imported, its stderr goes to runner.err (a Python that
+    # cannot even import kitaru leaves its traceback there); the runner then removes it.
+    err = store.open_runner_err(exec_id)
+    try:
+        proc = subprocess.Popen(
+            command,
+            pass_fds=(fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+    finally:
+        os.close(err)
     with _launched_lock:
         _launched.append(proc)

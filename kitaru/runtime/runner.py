@@ -107,6 +107,14 @@ def _prepare(store: Store, exec_id: str) -> tuple[Any, tuple, dict, dict, list, 
     return func, args, kwargs, spec["settings"], journal, boundary
 
 
+def _quiet_stderr() -> None:
+    """Stop writing to runner.err: from here on, output is captured into the logs."""
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def run(exec_id: str, store_root: Path) -> int:
     """Continue execution ``exec_id``; the caller already holds its runner lock."""
     from kitaru.runtime.execute import execute_flow
@@ -119,6 +127,8 @@ def run(exec_id: str, store_root: Path) -> int:
     except BaseException as exc:  # noqa: BLE001 - recorded, then the runner exits
         _fail_before_start(store, exec_id, exc)
         return 1
+    _quiet_stderr()
+    store.drop_runner_err(exec_id)
     status = execute_flow(
         store, exec_id, func, args, kwargs, settings, journal, replay_boundary=boundary
     )

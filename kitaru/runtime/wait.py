@@ -103,6 +103,8 @@ def wait(
     if record is None:
         run.check_cancel()
         record = _open(run, seq, name, inv, question, spec, metadata or {}, timeout)
+    elif record["status"] == "pending":
+        store_waits.open_wait(run.store, run.exec_id, None)  # still unanswered: show waiting
     return _await(run, record, spec, time.monotonic() + timeout)
 
 

@@ -56,6 +56,7 @@ class _Report:
     exec_dirs: set[str] = field(default_factory=set)
     unreadable: int = 0  # records that could not be read (their blob refs are unknown)
     temp_files: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    fix: bool = False  # repair what is safe as it is found
 
     def add(
         self, severity: str, code: str, path: Path, message: str, fix: str | None = None
@@ -91,7 +92,7 @@ def check_store(store: Store, *, fix: bool = False, grace: float = FIX_GRACE_SEC
         ``fixed`` (true when ``fix=True`` repaired it); ``errors`` and ``warnings`` count the
         problems not fixed.
     """
-    report = _Report(store.root)
+    report = _Report(store.root, fix=fix)
     _walk(store.root, report)
     _check_top_records(store, report)
     _check_filesystem(store.root, report)
@@ -335,6 +336,8 @@ def _check_journal(folder: Path, kind: str, report: _Report) -> set[int]:
             continue
         path = folder / name
         prefix = name.partition("-")[0]
+        if _empty_record(path, report):
+            continue
         if prefix.isdigit():
             seqs.add(int(prefix))  # present even if unreadable: its cache entries stay
         record = _read_record(path, kind, report)
@@ -350,6 +353,27 @@ def _check_journal(folder: Path, kind: str, report: _Report) -> set[int]:
             )
         seqs.add(record["seq"])
     return seqs
+
+
+def _empty_record(path: Path, report: _Report) -> bool:
+    """An empty call record is a running call's unsynced first write, cut by a power loss."""
+    try:
+        if path.stat().st_size:
+            return False
+    except FileNotFoundError:
+        return True
+    problem = report.add(
+        "warning",
+        "empty_record",
+        path,
+        "empty record of an interrupted call (readers ignore it; the call runs again)",
+        "kitaru doctor --fix",
+    )
+    if report.fix:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        problem["fixed"] = True
+    return True
 
 
 def _check_refs(data: Any, path: Path, report: _Report) -> None:
@@ -479,8 +503,9 @@ def _orphan_blobs(report: _Report) -> list[str]:
 
 
 def _fix_orphan_blobs(store: Store, report: _Report, grace: float) -> None:
-    """Remove orphan blobs, unless some record was unreadable (its refs are unknown)."""
-    if report.unreadable:
+    """Remove orphan blobs, unless some record was unreadable (its refs are unknown) or a
+    runner is live (a checkpoint writes its blobs before the record that names them)."""
+    if report.unreadable or any(store.runner_alive(i) for i in store.exec_ids()):
         return
     now = time.time()
     for problem in report.problems:
@@ -530,13 +555,20 @@ def _check_cache_entry(path: Path, report: _Report, *, fix: bool) -> None:
         exec_id, seq, _ = layout.parse_sub_id("call id", record["call_id"], "c")
     except FileNotFoundError:
         return
-    except KitaruCorruptRecordError as exc:
-        report.add("error", "corrupt_record", path, exc.reason, f"remove it: rm {path}")
-        return
     except KitaruError as exc:
-        report.add(
-            "error", "corrupt_record", path, f"invalid call_id ({exc})", f"remove it: rm {path}"
+        # Cache entries are derived and not fsynced: an unreadable one is only a miss.
+        reason = exc.reason if isinstance(exc, KitaruCorruptRecordError) else str(exc)
+        problem = report.add(
+            "warning",
+            "bad_cache_entry",
+            path,
+            f"unreadable cache entry ({reason})",
+            "kitaru doctor --fix",
         )
+        if fix:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            problem["fixed"] = True
         return
     if seq in report.calls.get(exec_id, ()):
         return

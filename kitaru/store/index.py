@@ -31,10 +31,10 @@ class Index:
         """Folder holding the markers of flow ``flow``."""
         return self.root / "flow" / flow
 
-    def add(self, folder: Path, exec_id: str) -> None:
-        """Create a marker (not fsynced: the index is rebuildable)."""
-        ensure_dir(folder)
-        write_new(folder / exec_id, b"", durable=False)
+    def add(self, folder: Path, exec_id: str, *, durable: bool = False) -> None:
+        """Create a marker; ``durable`` when a record about to be fsynced depends on it."""
+        ensure_dir(folder, durable=durable)
+        write_new(folder / exec_id, b"", durable=durable)
 
     def remove(self, folder: Path, exec_id: str) -> None:
         """Remove a marker if present."""

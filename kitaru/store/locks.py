@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from kitaru.errors import KitaruLockTimeoutError
+from kitaru.errors import KitaruCorruptRecordError, KitaruLockTimeoutError
 
 __all__ = ["FileLock", "HeldFileLock", "is_locked", "try_lock_fd"]
 
@@ -52,6 +52,8 @@ def is_locked(path: Path) -> bool:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
     except FileNotFoundError:
         return False
+    except OSError as exc:  # e.g. ELOOP: a symlink planted where the lock file belongs
+        raise KitaruCorruptRecordError(path, f"cannot open lock file: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:

@@ -47,7 +47,9 @@ class BlobStore:
         """Store ``data`` and return its digest; durable before it returns."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.path(digest)
-        if not path.exists():
+        try:
+            os.utime(path)  # reused: fresh again, so doctor --fix does not take it as stale
+        except FileNotFoundError:
             ensure_dir(path.parent, durable=self.durable)
             write_new(path, data, durable=self.durable)
         return digest
@@ -62,18 +64,6 @@ class BlobStore:
         if hashlib.sha256(data).hexdigest() != digest:
             raise KitaruCorruptRecordError(path, "blob content does not match its hash")
         return data
-
-    def iter_digests(self) -> list[str]:
-        """All blob digests present (for doctor)."""
-        out = []
-        if not self.root.is_dir():
-            return out
-        for fan in sorted(os.listdir(self.root)):
-            sub = self.root / fan
-            if len(fan) == 2 and sub.is_dir():
-                names = sorted(os.listdir(sub))
-                out.extend(fan + rest for rest in names if not rest.startswith("."))
-        return out
 
 
 def is_exact_json(value: Any, depth: int = 0) -> bool:
@@ -156,20 +146,19 @@ def encode_value(value: Any, blobs: BlobStore) -> dict[str, Any]:
     return ref
 
 
-def _load_class(path: str, main_module: str | None) -> type | None:
+def _load_class(path: str) -> type | None:
     module_name, _, qualname = path.partition(":")
-    if module_name == "__main__" and main_module:
-        module_name = main_module
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except Exception:
         return None
-    return obj if isinstance(obj, type) else None
+    base = _pydantic_base()
+    return obj if isinstance(obj, type) and base is not None and issubclass(obj, base) else None
 
 
-def decode_value(ref: dict[str, Any], blobs: BlobStore, *, main_module: str | None = None) -> Any:
+def decode_value(ref: dict[str, Any], blobs: BlobStore) -> Any:
     """Decode a reference written by ``encode_value``."""
     codec = ref.get("codec")
     if "blob" in ref:
@@ -183,7 +172,7 @@ def decode_value(ref: dict[str, Any], blobs: BlobStore, *, main_module: str | No
     if codec == "json":
         return data
     if codec == "pydantic":
-        cls = _load_class(ref["class"], main_module)
+        cls = _load_class(ref["class"])
         if cls is None:
             warnings.warn(
                 f"Cannot import {ref['class']}; returning its JSON data instead.",

@@ -26,7 +26,6 @@ __all__ = [
     "read_json_record",
     "read_yaml_record",
     "write_json_record",
-    "write_yaml_record",
 ]
 
 SCHEMA_VERSION = 1
@@ -175,8 +174,3 @@ def read_yaml_record(path: Path, kind: str) -> dict[str, Any]:
 def write_json_record(path: Path, data: dict[str, Any], *, durable: bool) -> None:
     """Atomically replace a JSON record."""
     write_atomic(path, dump_json(data), durable=durable)
-
-
-def write_yaml_record(path: Path, data: dict[str, Any], *, durable: bool) -> None:
-    """Atomically replace a YAML record."""
-    write_atomic(path, dump_yaml(data), durable=durable)

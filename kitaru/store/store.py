@@ -281,8 +281,12 @@ class Store:
         """The execution lock (taken around every change of a mutable record)."""
         return FileLock(self.exec_dir(exec_id) / "lock", timeout=timeout, what="execution lock")
 
-    def runner_lock(self, exec_id: str, timeout: float = 0.0) -> FileLock:
-        """The runner lock, held by the one live runner of an execution."""
+    def runner_lock(self, exec_id: str, timeout: float = 0.5) -> FileLock:
+        """The runner lock, held by the one live runner of an execution.
+
+        The short default timeout rides out a reader's probe (a brief shared lock); a real
+        runner holds the lock for as long as it lives.
+        """
         return FileLock(self.exec_dir(exec_id) / "runner.lock", timeout=timeout, what="runner lock")
 
     def held_exec_lock(self, exec_id: str) -> HeldFileLock:
@@ -297,16 +301,6 @@ class Store:
     def runner_alive(self, exec_id: str) -> bool:
         """True while some process holds the execution's runner lock."""
         return is_locked(self.exec_dir(exec_id) / "runner.lock")
-
-    def take_runner_lock(self, exec_id: str) -> FileLock:
-        """Take the runner lock now or raise ``KitaruStateError`` (someone runs it already)."""
-        lock = self.runner_lock(exec_id)
-        try:
-            return lock.acquire()
-        except Exception:
-            raise KitaruStateError(
-                f"Execution '{exec_id}' is already being run by another process."
-            ) from None
 
     # -- executions ----------------------------------------------------------------------------
 
@@ -353,6 +347,31 @@ class Store:
                 f"Failed to load execution '{exec_id}': no such execution."
             ) from None
 
+    @staticmethod
+    def runner_exited_failure() -> dict[str, Any]:
+        """The failure of a run (or call) whose runner process died."""
+        return {
+            "message": RUNNER_EXITED,
+            "exception_type": None,
+            "traceback": None,
+            "origin": "runtime",
+        }
+
+    @classmethod
+    def crashed_call(cls, call: dict[str, Any]) -> dict[str, Any]:
+        """A call left ``running`` by a runner that died, read as failed (with that attempt)."""
+        if call["status"] != "running":
+            return call
+        attempt = {
+            "attempt_id": f"{call['call_id']}.{len(call['attempts']) + 1}",
+            "status": "failed",
+            "started_at": call.get("started_at"),
+            "ended_at": None,
+            "metadata": {},
+            "failure": cls.runner_exited_failure(),
+        }
+        return {**call, "status": "failed", "attempts": [*call["attempts"], attempt]}
+
     def effective_state(self, state: dict[str, Any]) -> dict[str, Any]:
         """Apply read-time status: ``running`` with no live runner is reported ``failed``."""
         if state["status"] == "running" and not self.runner_alive(state["exec_id"]):
@@ -360,13 +379,7 @@ class Store:
                 **state,
                 "status": "failed",
                 "status_reason": RUNNER_EXITED,
-                "failure": state.get("failure")
-                or {
-                    "message": f"Execution {state['exec_id']} failed: {RUNNER_EXITED}.",
-                    "exception_type": None,
-                    "traceback": None,
-                    "origin": "runtime",
-                },
+                "failure": state.get("failure") or self.runner_exited_failure(),
                 "crashed": True,
             }
         return state
@@ -434,7 +447,9 @@ class Store:
         check_shape("state", new, path)
         old_status, new_status = current["status"], new["status"]
         if new_status != old_status:
-            self.index.add(self.index.status_dir(new_status), exec_id)
+            # Durable before the state names the new status: a power loss may then leave an
+            # extra marker (a warning), never a state whose marker is missing (an error).
+            self.index.add(self.index.status_dir(new_status), exec_id, durable=self.durable)
         write_json_record(path, new, durable=self.durable)
         if new_status != old_status:
             self.index.remove(self.index.status_dir(old_status), exec_id)
@@ -463,6 +478,11 @@ class Store:
                 records.append(read_json_record(path, kind))
             except FileNotFoundError:
                 continue
+            except KitaruCorruptRecordError:
+                if path.stat().st_size:
+                    raise
+                # An empty file: the not-fsynced "running" record of a call, cut short by a
+                # power loss. The call simply runs again.
         records.sort(key=lambda r: r["seq"])
         return records
 
@@ -490,17 +510,6 @@ class Store:
             if record["seq"] == seq:
                 return record
         return None
-
-    def count_calls(self, exec_id: str) -> int:
-        """Number of checkpoint call records (without reading them)."""
-        try:
-            return sum(
-                1
-                for n in os.listdir(self.exec_dir(exec_id) / "calls")
-                if n.endswith(".json") and not n.startswith(".")
-            )
-        except FileNotFoundError:
-            return 0
 
     def _record_path(self, exec_id: str, folder: str, record: dict[str, Any]) -> Path:
         layout.validate_name("invocation id", record["invocation_id"])
@@ -558,6 +567,18 @@ class Store:
                 out.append(entry)
         return out
 
+    def open_runner_err(self, exec_id: str) -> int:
+        """A descriptor on a fresh ``runner.err``, for a starting runner's stderr stream."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.open(self.exec_dir(exec_id) / "runner.err", flags, 0o600)
+
+    def drop_runner_err(self, exec_id: str) -> None:
+        """Remove an empty ``runner.err`` once the runner has started the flow."""
+        path = self.exec_dir(exec_id) / "runner.err"
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size == 0:
+                path.unlink()
+
     def write_runner_err(self, exec_id: str, text: str) -> None:
         """Keep a failed detached runner's stderr."""
         write_atomic(self.exec_dir(exec_id) / "runner.err", text.encode(), durable=self.durable)
@@ -568,9 +589,9 @@ class Store:
         """Encode a value for a record (inline or as a blob)."""
         return encode_value(value, self.blobs)
 
-    def decode(self, ref: dict[str, Any], *, main_module: str | None = None) -> Any:
+    def decode(self, ref: dict[str, Any]) -> Any:
         """Decode a value reference."""
-        return decode_value(ref, self.blobs, main_module=main_module)
+        return decode_value(ref, self.blobs)
 
     def cache_path(self, key: str) -> Path:
         """Where the cache entry for ``key`` (hex digest) lives."""

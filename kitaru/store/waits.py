@@ -109,13 +109,21 @@ def read_wait(store: Store, exec_id: str, seq: int) -> dict[str, Any] | None:
         return None
 
 
-def open_wait(store: Store, exec_id: str, record: dict[str, Any]) -> None:
-    """Record a new pending wait and set the execution ``waiting``, under one lock."""
+def open_wait(store: Store, exec_id: str, record: dict[str, Any] | None) -> None:
+    """Record a new pending wait (if given) and set the execution ``waiting``, under one lock.
+
+    Called with None when a runner reaches a wait that is already pending in the journal.
+    """
     with store.exec_lock(exec_id):
-        store.write_wait(exec_id, record)
-        current = store.read_state(exec_id)
-        if current["status"] == "running":
-            store.swap_state(exec_id, current, {**current, "status": "waiting"})
+        if record is not None:
+            store.write_wait(exec_id, record)
+        _set_waiting(store, exec_id)
+
+
+def _set_waiting(store: Store, exec_id: str) -> None:
+    current = store.read_state(exec_id)
+    if current["status"] == "running":
+        store.swap_state(exec_id, current, {**current, "status": "waiting"})
 
 
 def _pending_or_raise(store: Store, exec_id: str, seq: int) -> dict[str, Any]:
@@ -167,3 +175,4 @@ def reopen_wait(store: Store, exec_id: str, seq: int, error: str) -> None:
         wait = read_wait(store, exec_id, seq)
         if wait is not None and wait["status"] == "resolved":
             store.write_wait(exec_id, {**wait, "status": "pending", "value": None, "error": error})
+            _set_waiting(store, exec_id)
