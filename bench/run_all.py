@@ -1,7 +1,9 @@
-"""Kitaru runtime benchmarks: figures as ratios to baselines measured in the same run.
+"""Kitaru benchmarks: figures as ratios to baselines measured in the same run.
 
-Run with ``make bench`` (or ``.venv/bin/python bench/run_all.py``). Always exits 0: the
-benchmarks report, they do not gate. See bench/README.md for what each number means.
+Run with ``make bench`` (or ``.venv/bin/python bench/run_all.py``). Prints the runtime table,
+then runs runner_bench.py, waits_bench.py and cli_bench.py (each in its own process) and prints
+their sections. Always exits 0: the benchmarks report, they do not gate. See bench/README.md
+for what each number means.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import runtime_bench as rb  # noqa: E402
 
 REPS = int(os.environ.get("KITARU_BENCH_REPS", "7"))
+HERE = Path(__file__).resolve().parent
+# The standalone benchmarks run after the runtime table, each in its own process:
+# (section name, script, timeout in seconds). KITARU_BENCH_SKIP=cli,waits skips some.
+SECTIONS = (
+    ("runner", "runner_bench.py", 90),
+    ("waits", "waits_bench.py", 90),
+    ("cli", "cli_bench.py", 240),
+)
 W_WRITES = 210  # baseline writes of each kind, spread over the reps
 
 
@@ -72,7 +83,47 @@ def noisy(durable_w: list[float], fast_w: list[float], flows: dict[str, list[flo
     return p90_p10(durable_w) > 2.5 or p90_p10(fast_w) > 2.5 or wide
 
 
+def run_sections() -> None:
+    """Run the standalone benchmarks one after another, printing their output as it comes."""
+    skip = {name.strip() for name in os.environ.get("KITARU_BENCH_SKIP", "").split(",")}
+    for name, script, timeout in SECTIONS:
+        print()
+        print(f"== {script} " + "=" * max(0, 60 - len(script)))
+        if name in skip:
+            print(f"(skipped: KITARU_BENCH_SKIP contains {name!r})")
+            continue
+        sys.stdout.flush()
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                [sys.executable, str(HERE / script)], timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            print(f"({script} timed out after {timeout} s and was stopped)")
+            continue
+        except OSError as exc:
+            print(f"({script} could not run: {exc})")
+            continue
+        if done.returncode:
+            print(f"({script} exited with status {done.returncode})")
+        print(f"({script}: {time.perf_counter() - started:.1f} s)")
+
+
 def main() -> int:
+    started = time.perf_counter()
+    try:
+        runtime_section()
+    except Exception as exc:  # report, never gate
+        print(f"(runtime section failed: {type(exc).__name__}: {exc})")
+    run_sections()
+    print()
+    print(
+        f"all bench sections done in {time.perf_counter() - started:.1f} s (exit status always 0)"
+    )
+    return 0
+
+
+def runtime_section() -> None:
     started = time.perf_counter()
     print(f"kitaru bench: Python {platform.python_version()} on {platform.platform()}")
     print(f"  {REPS} reps per figure (median), each in a fresh temp project; K={rb.K}")
@@ -169,9 +220,8 @@ def main() -> int:
     print()
     print(
         f"{len(rows) - fails}/{len(rows)} within target; "
-        f"total bench time {time.perf_counter() - started:.1f} s (exit status is always 0)"
+        f"runtime bench time {time.perf_counter() - started:.1f} s"
     )
-    return 0
 
 
 if __name__ == "__main__":

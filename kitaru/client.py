@@ -329,7 +329,7 @@ class _Executions:
         exec_id = self._resolve(store, exec_id)
         entries = store.read_logs(exec_id)
         if checkpoint is not None:
-            checkpoint = validate_name("checkpoint name", checkpoint)
+            checkpoint = validate_name("checkpoint name", checkpoint.strip())
             entries = [
                 e
                 for e in entries
