@@ -7,7 +7,7 @@ before ``kitaru init`` (or before the first run) starts working as soon as a sto
 from __future__ import annotations
 
 import os
-import platform
+import sys
 import time
 import warnings
 from datetime import datetime
@@ -584,7 +584,7 @@ class _Project:
             "active_stack": "local",
             "environment": env,
             "warning": None if store else "No Kitaru project found (run `kitaru init`).",
-            "python_version": platform.python_version(),
+            "python_version": "{}.{}.{}".format(*sys.version_info[:3]),
             "format": store and _store_format(),
             "durability": store.durability if store else None,
             "executions": counts,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import threading
 import time
 from pathlib import Path
@@ -126,4 +125,4 @@ def new_execution_id() -> str:
         now = int(time.time() * 1000)
         _last_ms = max(now, _last_ms + 1)
         stamp = _last_ms
-    return f"kr-{_b32(stamp, 9)}{_b32(secrets.randbits(25), 5)}"
+    return f"kr-{_b32(stamp, 9)}{_b32(int.from_bytes(os.urandom(4)) >> 7, 5)}"

@@ -11,9 +11,6 @@ import errno
 import functools
 import os
 import re
-import secrets
-import shutil
-import socket
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,7 +172,7 @@ class Store:
         The rename makes a store appear complete or not at all, so a reader never finds a
         half-made one, and of two processes creating it at once exactly one wins.
         """
-        tmp = root.parent / f".kitaru-new.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = root.parent / f".kitaru-new.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         ensure_dir(tmp)
         try:
             for sub in ("executions", "objects", "cache", "index/status", "index/flow"):
@@ -192,6 +189,8 @@ class Store:
             fsync_dir(root.parent)
         finally:
             if tmp.exists():
+                import shutil
+
                 shutil.rmtree(tmp, ignore_errors=True)
         return cls(root), True
 
@@ -622,10 +621,12 @@ class Store:
     @staticmethod
     def runner_info() -> dict[str, Any]:
         """Who is running: recorded in ``state.json`` while a runner works."""
-        return {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now_iso()}
+        return {"pid": os.getpid(), "host": os.uname().nodename, "started_at": now_iso()}
 
     def remove_tree(self, path: Path) -> None:
         """Delete a folder inside the store without following symlinks."""
         if not path.resolve().is_relative_to(self.root.resolve()):
             raise KitaruUsageError(f"Refusing to delete {path}: outside the store.")
+        import shutil
+
         shutil.rmtree(path)
