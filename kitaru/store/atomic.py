@@ -21,6 +21,7 @@ __all__ = [
     "MAX_LINE",
     "MAX_RECORD",
     "append_line",
+    "create_marker",
     "ensure_dir",
     "fsync_dir",
     "is_temp_name",
@@ -84,8 +85,12 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename, fsync dir)."""
+def write_atomic(path: Path, data: bytes, *, durable: bool = True, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file, fsync, rename, fsync dir).
+
+    ``sync_dir=False`` leaves the directory fsync to the caller's next durable write in the
+    same directory (one directory fsync then makes both renames durable).
+    """
     directory = path.parent
     tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
@@ -102,7 +107,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        if durable:
+        if durable and sync_dir:
             fsync_dir(directory)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -110,6 +115,17 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         if isinstance(exc, OSError):
             raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
         raise
+
+
+def create_marker(path: Path, *, durable: bool) -> None:
+    """Create an empty marker file (no content, so creating the name is the whole write)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def write_new(path: Path, data: bytes = b"", *, durable: bool = True) -> bool:

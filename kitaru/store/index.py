@@ -12,7 +12,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from kitaru.store.atomic import ensure_dir, write_new
+from kitaru.store.atomic import create_marker, ensure_dir
 
 __all__ = ["Index"]
 
@@ -34,7 +34,7 @@ class Index:
     def add(self, folder: Path, exec_id: str, *, durable: bool = False) -> None:
         """Create a marker; ``durable`` when a record about to be fsynced depends on it."""
         ensure_dir(folder, durable=durable)
-        write_new(folder / exec_id, b"", durable=durable)
+        create_marker(folder / exec_id, durable=durable)
 
     def remove(self, folder: Path, exec_id: str) -> None:
         """Remove a marker if present."""

@@ -325,7 +325,8 @@ class Store:
         flow = layout.validate_name("flow name", state["flow_name"])
         self.index.add(self.index.flow_dir(flow), exec_id)
         self.index.add(self.index.status_dir(state["status"]), exec_id)
-        write_atomic(path / "execution.yaml", dump_yaml(spec), durable=self.durable)
+        # One directory fsync (state.json's) makes both new names durable.
+        write_atomic(path / "execution.yaml", dump_yaml(spec), durable=self.durable, sync_dir=False)
         write_json_record(path / "state.json", state, durable=self.durable)
 
     def read_spec(self, exec_id: str) -> dict[str, Any]:
