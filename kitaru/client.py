@@ -220,6 +220,8 @@ class KitaruClient:
             checkpoint_count=len(calls),
             artifact_count=sum(len(c["artifacts"]) for c in calls),
             cancel_requested=bool(state.get("cancel_requested")),
+            runner_alive=status == ExecutionStatus.RUNNING
+            or (status == ExecutionStatus.WAITING and store.runner_alive(exec_id)),
             _client=self,
         )
 

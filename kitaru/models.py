@@ -233,6 +233,7 @@ class Execution:
     checkpoint_count: int = 0
     artifact_count: int = 0
     cancel_requested: bool = False
+    runner_alive: bool = False
     _client: Any = field(default=None, compare=False, repr=False)
 
     def _require_client(self) -> Any:
@@ -298,6 +299,7 @@ class Execution:
         out = self.to_summary_dict()
         out["frozen_execution_spec"] = self.frozen_execution_spec
         out["cancel_requested"] = self.cancel_requested
+        out["runner_alive"] = self.runner_alive
         out["checkpoints"] = [c.to_dict() for c in self.checkpoints]
         out["artifacts"] = [a.to_dict() for a in self.artifacts]
         return out

@@ -174,11 +174,13 @@ def follow(
     interval: float = 1.0,
     verbosity: int = 0,
     grouped: bool = False,
+    waiting_code: int = 0,
 ) -> int:
     """Stream new log lines of ``exec_id`` until it settles; return the exit code.
 
-    Completed: 0. Failed or cancelled: 1. Waiting: the pending waits are announced and the
-    follow stops with 0 (answering and resuming continues the execution; follow it again).
+    Completed: 0. Failed or cancelled: 1. Waiting: each pending wait is announced once; while
+    the runner still polls for an answer, following goes on; once the runner has exited (the
+    execution settled into waiting, to be resumed) it stops with ``waiting_code``.
     Ctrl-C: ``[Log follow interrupted]`` and 1.
     """
     follower = _Follower(
@@ -199,7 +201,10 @@ def follow(
                 follower.print_new()  # lines written between the fetch and the status read
                 if status == "waiting":
                     follower.announce_waits()
-                    return 0
+                    if not execution.runner_alive:
+                        return waiting_code
+                    time.sleep(interval)
+                    continue
                 return follower.terminal(execution)
             time.sleep(interval)
     except KeyboardInterrupt:

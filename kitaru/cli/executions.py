@@ -338,7 +338,8 @@ def _report(verb: str, execution: Execution, stream: bool) -> None:
         item=execution.to_dict(),
     )
     if stream:
-        exit_with(follow_logs(get_client(), execution.exec_id))
+        # Only a completed execution makes a lifecycle --follow succeed.
+        exit_with(follow_logs(get_client(), execution.exec_id, waiting_code=1))
 
 
 @executions.command("resume")

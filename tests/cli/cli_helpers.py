@@ -80,9 +80,9 @@ def content_pipeline(topic: str = "AI") -> str:
 
 
 @flow
-def approval(topic: str = "AI"):
+def approval(topic: str = "AI", timeout: float = 0):
     notes = research(topic)
-    ok = kitaru.wait(name="approve", question="Ship it?", schema=bool, timeout=0)
+    ok = kitaru.wait(name="approve", question="Ship it?", schema=bool, timeout=timeout)
     print(f"approved: {ok}")
     return notes if ok else None
 

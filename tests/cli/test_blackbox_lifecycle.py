@@ -78,7 +78,8 @@ def test_lifecycle_end_to_end(project_dir: Path) -> None:
     assert doc["item"]["failure"]["message"] == "flag file present"
 
     (cwd / "FAIL").unlink()
-    docs = _kitaru("executions", "retry", exec_id[:10], "--follow", "-o", "json", cwd=cwd)
+    # The retried run stops at a wait: --follow on retry exits 0 only for a completed run.
+    docs = _kitaru("executions", "retry", exec_id[:10], "--follow", "-o", "json", cwd=cwd, code=1)
     assert docs[0]["command"] == "executions.retry"
     assert docs[0]["item"]["exec_id"] == exec_id
     assert docs[-1]["event"] == "waiting"
@@ -100,6 +101,7 @@ def test_lifecycle_end_to_end(project_dir: Path) -> None:
     docs = _kitaru(
         "executions", "replay", exec_id, "--from", "write_draft",
         "--overrides", '{"checkpoint.research": "edited"}', "--follow", "-o", "json", cwd=cwd,
+        code=1,  # the replay reaches a (new) wait: only a completed run exits 0
     )  # fmt: skip
     assert docs[0]["command"] == "executions.replay"
     replay_id = docs[0]["item"]["exec_id"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +212,32 @@ def test_follow_a_live_execution_json(invoke: Invoke, flows: str) -> None:
         "tick 2",
     ]
     assert events[-1]["event"] == "terminal"
+
+
+def test_follow_goes_on_while_the_runner_polls_a_wait(invoke: Invoke, flows: str) -> None:
+    client = KitaruClient()
+    exec_id = client.executions.run(f"{flows}:approval", args={"timeout": 30}, detach=True).exec_id
+
+    def answer() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not client.executions.pending_waits(exec_id):
+            time.sleep(0.05)
+        time.sleep(0.3)  # let the follow announce the wait first
+        client.executions.input(exec_id, wait="approve", value=True)
+
+    answering = threading.Thread(target=answer)
+    answering.start()
+    try:
+        result = invoke("executions", "logs", exec_id, "--follow", "--interval", "0.05")
+    finally:
+        answering.join()
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "[Execution is waiting for input on: approve]" in lines
+    assert lines.index("[Execution is waiting for input on: approve]") < lines.index(
+        "approved: True"
+    )
+    assert lines[-1] == "[Execution completed successfully]"
 
 
 def test_follow_interrupted(invoke: Invoke, done: str, monkeypatch: pytest.MonkeyPatch) -> None:
