@@ -435,11 +435,14 @@ class _Executions:
         finishes or waits; with ``detach`` a runner process runs it and this returns at once.
         """
         from kitaru.runtime.launch import load_target, start_new
+        from kitaru.store.waits import check_input
 
         if args is None:
             args = {}
         if not isinstance(args, dict):
             raise KitaruUsageError("`args` must be an object when provided.")
+        for name, value in args.items():
+            check_input(value, f"flow input '{name}'")
         flow_def = load_target(target)
         exec_id = start_new(flow_def, args) if detach else flow_def.run(**args).exec_id
         return self.get(exec_id)
@@ -454,7 +457,12 @@ class _Executions:
     ) -> Execution:
         """Replay an execution into a new one from a checkpoint boundary (detached runner)."""
         from kitaru.runtime.launch import start_replay
+        from kitaru.store.waits import check_input
 
+        for key, value in (overrides or {}).items() if isinstance(overrides, dict) else ():
+            check_input(value, f"override '{key}'")
+        for name, value in flow_inputs.items():
+            check_input(value, f"flow input '{name}'")
         store = self._client._store()
         source_id = self._resolve(store, exec_id)
         return self.get(start_replay(store, source_id, from_, overrides, flow_inputs))

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_VALUE_BYTES",
     "abort_wait",
+    "check_input",
     "check_value",
     "open_wait",
     "read_wait",
@@ -34,15 +35,18 @@ MAX_VALUE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of ``value``, counting no further than ``limit + 1``."""
+def _depth(value: Any, limit: int, *, finite: bool = True) -> int:
+    """Nesting depth of ``value``, counting no further than ``limit + 1``.
+
+    With ``finite``, a NaN or infinity anywhere is refused (JSON has no value for them).
+    """
     stack = [(value, 1)]
     deepest = 0
     while stack:
         item, level = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
+        if finite and isinstance(item, float) and not math.isfinite(item):
             raise KitaruUsageError(f"JSON has no value for {item!r}; send a finite number.")
-        if isinstance(item, dict | list):
+        if isinstance(item, dict | list | tuple):
             deepest = max(deepest, level)
             if level > limit:
                 return level
@@ -64,6 +68,23 @@ def check_value(value: Any, what: str = "value") -> bytes:
             f"The {what} is {len(raw)} bytes encoded; the limit is {MAX_VALUE_BYTES} (1 MiB)."
         )
     return raw
+
+
+def check_input(value: Any, what: str) -> None:
+    """Cap a flow input or override: nesting depth 64 always, 1 MiB when it is JSON.
+
+    Values from outside (CLI, MCP) are JSON; Python callers may pass any object.
+    """
+    if _depth(value, MAX_DEPTH, finite=False) > MAX_DEPTH:
+        raise KitaruUsageError(f"The {what} is nested deeper than {MAX_DEPTH} levels.")
+    try:
+        size = len(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        return
+    if size > MAX_VALUE_BYTES:
+        raise KitaruUsageError(
+            f"The {what} is {size} bytes encoded; the limit is {MAX_VALUE_BYTES} (1 MiB)."
+        )
 
 
 def validate_answer(wait: dict[str, Any], value: Any, exec_id: str) -> None:
