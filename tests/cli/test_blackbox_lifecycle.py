@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Invoke, run_flow, write_flows
-
-from kitaru.client import KitaruClient
-from kitaru.store import Store
 
 KITARU = Path(sys.executable).parent / "kitaru"
 
@@ -132,61 +127,3 @@ def test_lifecycle_end_to_end(project_dir: Path) -> None:
     )  # fmt: skip
     assert error.returncode == 1 and error.stdout == ""
     assert json.loads(error.stderr)["error"]["type"] == "KitaruStateError"
-
-
-# The CLI lines of the "Manage Executions" documentation page, exactly as written there.
-SEED_LINES = """
-kitaru executions get kr-a8f3c2
-kitaru executions get kr-a8f3c2 --output json
-kitaru executions list
-kitaru executions list --status waiting --flow content_pipeline --limit 20
-kitaru executions list --status waiting --output json
-kitaru executions logs kr-a8f3c2 --checkpoint write_draft
-kitaru executions logs kr-a8f3c2 --output json
-kitaru status --output json
-kitaru stack list --output json
-kitaru executions input kr-a8f3c2 --value true
-kitaru executions input kr-a8f3c2 --abort
-kitaru executions input kr-a8f3c2 --interactive
-kitaru executions input --interactive
-kitaru executions resume kr-a8f3c2
-kitaru executions replay kr-a8f3c2 --from write_draft --args '{"topic":"New topic"}' --overrides '{"checkpoint.research":"Edited notes"}'
-kitaru executions retry kr-a8f3c2
-kitaru executions cancel kr-a8f3c2
-"""  # noqa: E501
-
-
-def test_seed_page_lines_work_as_written(invoke: Invoke, project_dir: Path) -> None:
-    """Each line parses (never exit 2) and does its job on a real execution of the right kind."""
-    Store.init(project_dir)
-    flows = write_flows(project_dir)
-    client = KitaruClient()
-    done = run_flow(f"{flows}:content_pipeline").exec_id
-    (project_dir / "FAIL").touch()
-    failed = run_flow(f"{flows}:content_pipeline", topic="other").exec_id  # not from the cache
-    (project_dir / "FAIL").unlink()
-
-    def waiting() -> str:
-        return run_flow(f"{flows}:approval").exec_id
-
-    for line in SEED_LINES.strip().splitlines():
-        args = shlex.split(line)[1:]
-        if "input" in args and ("--value" in args or "--abort" in args):
-            target, expect = waiting(), 0
-        elif "--interactive" in args:
-            target, expect = done, 1  # no terminal under the test runner: refused, exit 1
-        elif "resume" in args:
-            target = waiting()
-            client.executions.input(target, wait="approve", value=True)
-            expect = 0
-        elif "retry" in args:
-            target, expect = failed, 0
-        elif "cancel" in args:
-            target, expect = waiting(), 0
-        else:
-            target, expect = done, 0
-        args = [target if a == "kr-a8f3c2" else a for a in args]
-        result = invoke(*args)
-        assert result.exit_code == expect, (line, result.stdout, result.stderr)
-        if "--output" in args and expect == 0:
-            assert json.loads(result.stdout)["command"]
