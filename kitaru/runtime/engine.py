@@ -73,6 +73,8 @@ class FlowRun:
         exec_id: str,
         settings: dict[str, Any],
         journal: list[dict[str, Any]] | None = None,
+        *,
+        replay: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.exec_id = exec_id
@@ -90,8 +92,10 @@ class FlowRun:
         self._exec_lock = store.held_exec_lock(exec_id)
         self._state_seen: tuple[int, int, int] | None = None
         self.thread_id = threading.get_ident()
-        # Calls at or after this journal position never use the cache (replay boundary).
-        self.no_cache_from: int | None = None
+        # A replay: calls at or after its boundary never use the cache; overridden calls
+        # (by invocation id) are recorded with the given output instead of running.
+        self.no_cache_from: int | None = (replay or {}).get("boundary_seq")
+        self.overrides: dict[str, dict[str, Any]] = dict((replay or {}).get("overrides") or {})
 
     # -- identity -------------------------------------------------------------------------
 
@@ -176,6 +180,9 @@ class FlowRun:
         if rec is not None and rec["status"] == "completed":
             return self._output(rec)
         self.check_cancel()
+        override = self.overrides.get(inv) if rec is None else None
+        if override is not None and override["name"] == cp.name:
+            return self.store.decode(self._record_override(cp, seq, inv, override))
         key = None
         if rec is None and self._cache_allowed(seq):
             key = cache_key(cp.name, cp.source, args, kwargs)
@@ -222,19 +229,38 @@ class FlowRun:
             metadata=dict(source["metadata"]),
             cached_from=source.get("cached_from") or source["call_id"],
             cache_key=key,
-            attempts=[
-                {
-                    "attempt_id": f"{record['call_id']}.1",
-                    "status": "completed",
-                    "started_at": record["started_at"],
-                    "ended_at": now,
-                    "metadata": {"cached": True},
-                    "failure": None,
-                }
-            ],
         )
+        record["attempts"] = [self._done_attempt(record, {"cached": True})]
         self.write_call(record)
         return self._output_ref(record)
+
+    def _record_override(
+        self, cp: CheckpointDefinition, seq: int, inv: str, override: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Record a replay override as this call's completed output; return its reference."""
+        record = self._base_record(cp, seq, inv)
+        marker = {"override": True}
+        record.update(
+            status="completed",
+            ended_at=record["started_at"],
+            metadata=marker,
+            original_call_id=override["source_call_id"],
+            attempts=[self._done_attempt(record, marker)],
+            artifacts=[{**self._output_artifact(cp, seq, override["value"]), "metadata": marker}],
+        )
+        self.write_call(record)
+        return override["value"]
+
+    @staticmethod
+    def _done_attempt(record: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "attempt_id": f"{record['call_id']}.1",
+            "status": "completed",
+            "started_at": record["started_at"],
+            "ended_at": record["ended_at"],
+            "metadata": metadata,
+            "failure": None,
+        }
 
     def _output(self, rec: dict[str, Any]) -> Any:
         ref = self._output_ref(rec)

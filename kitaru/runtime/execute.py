@@ -103,14 +103,14 @@ def execute_flow(
     settings: dict[str, Any],
     journal: list[dict[str, Any]] | None = None,
     *,
-    replay_boundary: int | None = None,
+    replay: dict[str, Any] | None = None,
 ) -> str:
     """Run ``func`` as execution ``exec_id`` and record its final status; return it.
 
     A ``KeyboardInterrupt`` is recorded as ``failed`` ("interrupted") and then re-raised.
+    ``replay`` is the ``replay`` section of a replay execution's spec (boundary, overrides).
     """
-    run = FlowRun(store, exec_id, settings, journal)
-    run.no_cache_from = replay_boundary
+    run = FlowRun(store, exec_id, settings, journal, replay=replay)
     with capture_installed:
         try:
             result, error = _body(run, func, args, kwargs)

@@ -203,7 +203,7 @@ class FlowDefinition:
         args, kwargs = decode_inputs(store, self.func, plan.inputs)
         new_id = store.claim_execution_id()
         with store.runner_lock(new_id):
-            create_replay(store, plan, new_id, {**settings, "durability": None})
+            replay = create_replay(store, plan, new_id, {**settings, "durability": None})
             journal = store.list_calls(new_id)
             status = execute_flow(
                 store,
@@ -213,7 +213,7 @@ class FlowDefinition:
                 kwargs,
                 settings,
                 journal,
-                replay_boundary=plan.boundary,
+                replay=replay,
             )
         if status == "waiting":
             print(waiting_hint(new_id), file=sys.stderr)

@@ -181,47 +181,10 @@ def _copy(record: dict[str, Any], exec_id: str) -> dict[str, Any]:
     return out
 
 
-def _override(store: Store, record: dict[str, Any], value: Any, exec_id: str) -> dict[str, Any]:
-    seq, now = record["seq"], now_iso()
-    marker = {"override": True}
-    return {
-        "seq": seq,
-        "call_id": f"{exec_id}.c{seq}",
-        "name": record["name"],
-        "invocation_id": record["invocation_id"],
-        "checkpoint_type": record.get("checkpoint_type"),
-        "status": "completed",
-        "started_at": now,
-        "ended_at": now,
-        "attempts": [
-            {
-                "attempt_id": f"{exec_id}.c{seq}.1",
-                "status": "completed",
-                "started_at": now,
-                "ended_at": now,
-                "metadata": marker,
-                "failure": None,
-            }
-        ],
-        "artifacts": [
-            {
-                "artifact_id": f"{exec_id}.a{seq}.0",
-                "name": record["name"],
-                "kind": None,
-                "save_type": "step_output",
-                "metadata": marker,
-                "value": store.encode(value),
-            }
-        ],
-        "metadata": marker,
-        "original_call_id": record["call_id"],
-        "cached_from": None,
-        "parent_call_ids": [],
-    }
-
-
-def create_replay(store: Store, plan: ReplayPlan, exec_id: str, settings: dict[str, Any]) -> None:
-    """Write the new execution (the caller holds its runner lock)."""
+def create_replay(
+    store: Store, plan: ReplayPlan, exec_id: str, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the new execution (the caller holds its runner lock); return its replay plan."""
     now = now_iso()
     spec = {k: v for k, v in plan.spec.items() if k not in ("schema_version", "exec_id")}
     spec.update(
@@ -233,7 +196,16 @@ def create_replay(store: Store, plan: ReplayPlan, exec_id: str, settings: dict[s
             "source_exec_id": plan.source_id,
             "from": plan.from_,
             "boundary_seq": plan.boundary,
-            "overrides": sorted(plan.overrides),
+            # Applied when the body reaches the call (matched by invocation id, not position,
+            # so a body that branches differently after the boundary still gets them).
+            "overrides": {
+                record["invocation_id"]: {
+                    "name": record["name"],
+                    "source_call_id": record["call_id"],
+                    "value": store.encode(value),
+                }
+                for record, value in plan.overrides.values()
+            },
         },
     )
     state = first_state(store, spec["flow_name"], settings.get("stack", "local"), plan.source_id)
@@ -241,5 +213,4 @@ def create_replay(store: Store, plan: ReplayPlan, exec_id: str, settings: dict[s
     with store.locked(exec_id):
         for record in plan.reuse:
             store.write_call(exec_id, _copy(record, exec_id))
-        for record, value in plan.overrides.values():
-            store.write_call(exec_id, _override(store, record, value, exec_id))
+    return spec["replay"]

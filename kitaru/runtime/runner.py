@@ -97,14 +97,13 @@ def _fail_before_start(store: Store, exec_id: str, exc: BaseException) -> None:
     store.update_state(exec_id, fail, expect={"running"})
 
 
-def _prepare(store: Store, exec_id: str) -> tuple[Any, tuple, dict, dict, list, int | None]:
+def _prepare(store: Store, exec_id: str) -> tuple[Any, tuple, dict, dict, list, dict | None]:
     spec = store.read_spec(exec_id)
     func = resolve_flow(spec["source"])
     inputs = spec["inputs"]
     args, kwargs = decode_inputs(store, func, inputs)
     journal = store.list_calls(exec_id) + store.list_waits(exec_id)
-    boundary = (spec.get("replay") or {}).get("boundary_seq")
-    return func, args, kwargs, spec["settings"], journal, boundary
+    return func, args, kwargs, spec["settings"], journal, spec.get("replay")
 
 
 def _quiet_stderr() -> None:
@@ -123,15 +122,13 @@ def run(exec_id: str, store_root: Path) -> int:
     runner = Store.runner_info()
     store.update_state(exec_id, lambda s: {**s, "runner": runner}, expect={"running"})
     try:
-        func, args, kwargs, settings, journal, boundary = _prepare(store, exec_id)
+        func, args, kwargs, settings, journal, replay = _prepare(store, exec_id)
     except BaseException as exc:  # noqa: BLE001 - recorded, then the runner exits
         _fail_before_start(store, exec_id, exc)
         return 1
     _quiet_stderr()
     store.drop_runner_err(exec_id)
-    status = execute_flow(
-        store, exec_id, func, args, kwargs, settings, journal, replay_boundary=boundary
-    )
+    status = execute_flow(store, exec_id, func, args, kwargs, settings, journal, replay=replay)
     return 0 if status in ("completed", "waiting") else 1
 
 

@@ -275,3 +275,18 @@ def test_client_replay_through_the_detached_runner(client, source) -> None:
     handle = FlowHandle(execution.exec_id, Store.open().root)
     assert handle.wait() == "PUBLISHED: Draft from notes about t | D2 | x"
     assert wf.effects()[4:] == ["publish"]
+
+
+def test_override_applies_by_invocation_id_when_the_body_branches(client) -> None:
+    """A changed input after the boundary may add calls; overrides still find their call."""
+    source = wf.branching_pipeline.run("plain").exec_id
+    replay = wf.branching_pipeline.replay(
+        source, from_="fetch", overrides={"checkpoint.publish": "OVERRIDDEN"}, topic="extra"
+    )
+    assert replay.wait() == "OVERRIDDEN"
+    execution = client.executions.get(replay.exec_id)
+    names = [cp.invocation_id for cp in execution.checkpoints]
+    assert names == ["fetch", "bonus", "write", "publish"]
+    publish = execution.checkpoints[-1]
+    assert publish.metadata == {"override": True}
+    assert publish.original_call_id == client.executions.get(source).checkpoints[-1].call_id

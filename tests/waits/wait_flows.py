@@ -184,3 +184,21 @@ def block_then_wait_flow() -> Any:
     """A checkpoint that blocks until ``BLOCK`` is set, then a bool wait ``approve``."""
     blocker()
     return kitaru.wait(schema=bool, name="approve", timeout=30)
+
+
+@checkpoint
+def bonus(notes: str) -> str:
+    return f"{notes} +bonus"
+
+
+@checkpoint
+def write(notes: str) -> str:
+    return f"draft of {notes}"
+
+
+@flow
+def branching_pipeline(topic: str) -> str:
+    notes = fetch(topic)
+    if topic == "extra":
+        notes = bonus(notes)
+    return publish(write(notes))
