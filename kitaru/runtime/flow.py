@@ -130,6 +130,11 @@ class FlowDefinition:
         self.defaults = validate_layer(defaults, "@flow")
         functools.update_wrapper(self, func)
 
+    @functools.cached_property
+    def source(self) -> dict[str, Any]:
+        """Where the runner can import this flow from again (looked up once)."""
+        return source_info(self.func)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise KitaruUsageError(
             f"Direct flow calls are not supported. Use `{self.name}.run(...)` to start an "
@@ -222,7 +227,7 @@ class FlowDefinition:
     def spec(self, inputs: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
         return {
             "flow_name": self.name,
-            "source": source_info(self.func),
+            "source": dict(self.source),
             "inputs": inputs,
             "settings": {**settings, "durability": None},
             "flow_defaults": dict(self.defaults),
