@@ -170,10 +170,3 @@ def test_blank_selector_is_a_usage_error_even_without_pending_waits(client) -> N
     done = wf.pipeline.run("t")
     with pytest.raises(KitaruUsageError):
         client.executions.input(done.exec_id, wait="  ", value=True)
-
-
-@pytest.mark.skip(
-    reason="waits are sequential in one runner: two pending same-name waits cannot occur"
-)
-def test_two_pending_waits_with_the_same_name() -> None:
-    """Upstream's 'Multiple pending waits match' cannot be reached here."""
