@@ -13,6 +13,7 @@ import fcntl
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kitaru.errors import KitaruCorruptRecordError, KitaruLockTimeoutError
@@ -31,13 +32,13 @@ def try_lock_fd(path: Path) -> int | None:
     """Take an exclusive lock on ``path`` without waiting; return its descriptor or None."""
     fd = _open_lock_file(path)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
+        if _flock_now(fd):
+            return fd
+    except BaseException:
         os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return None
         raise
-    return fd
+    os.close(fd)
+    return None
 
 
 def is_locked(path: Path) -> bool:
@@ -65,6 +66,35 @@ def is_locked(path: Path) -> bool:
     return False
 
 
+def _flock_now(fd: int) -> bool:
+    """Take an exclusive flock on ``fd`` without waiting; False if someone else holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _poll(attempt: Callable[[], int | None], timeout: float, what: str, path: Path) -> int:
+    """Call ``attempt`` with growing pauses until it returns a descriptor or time runs out."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        fd = attempt()
+        if fd is not None:
+            return fd
+        if time.monotonic() >= deadline:
+            raise KitaruLockTimeoutError(
+                f"Timed out after {timeout:g}s waiting for the {what} {path}: another kitaru "
+                "process holds it. Wait for it to finish, or stop it; the lock is released as "
+                "soon as that process exits."
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 class FileLock:
     """An exclusive flock on ``path``, taken by polling until ``timeout`` seconds."""
 
@@ -76,21 +106,8 @@ class FileLock:
 
     def acquire(self) -> FileLock:
         """Take the lock or raise ``KitaruLockTimeoutError`` naming it."""
-        deadline = time.monotonic() + self.timeout
-        delay = 0.001
-        while True:
-            fd = try_lock_fd(self.path)
-            if fd is not None:
-                self.fd = fd
-                return self
-            if time.monotonic() >= deadline:
-                raise KitaruLockTimeoutError(
-                    f"Timed out after {self.timeout:g}s waiting for the {self.what} {self.path}: "
-                    "another kitaru process holds it. Wait for it to finish, or stop it; the "
-                    "lock is released as soon as that process exits."
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        self.fd = _poll(lambda: try_lock_fd(self.path), self.timeout, self.what, self.path)
+        return self
 
     def release(self) -> None:
         """Release the lock by closing the descriptor."""
@@ -132,22 +149,9 @@ class HeldFileLock:
         try:
             if self._fd is None:
                 self._fd = _open_lock_file(self.path)
-            deadline = time.monotonic() + self.timeout
-            delay = 0.001
-            while True:
-                try:
-                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return self
-                except OSError as exc:
-                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                        raise
-                if time.monotonic() >= deadline:
-                    raise KitaruLockTimeoutError(
-                        f"Timed out after {self.timeout:g}s waiting for the {self.what} "
-                        f"{self.path}: another kitaru process holds it."
-                    )
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+            fd = self._fd
+            _poll(lambda: fd if _flock_now(fd) else None, self.timeout, self.what, self.path)
+            return self
         except BaseException:
             self._thread_lock.release()
             raise
