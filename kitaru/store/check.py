@@ -29,6 +29,7 @@ import orjson
 from kitaru.errors import KitaruCorruptRecordError, KitaruError
 from kitaru.store import layout
 from kitaru.store.atomic import is_temp_name, is_torn_line, read_bytes
+from kitaru.store.objects import BlobStore
 from kitaru.store.records import load_json, load_yaml, read_json_record, read_yaml_record
 from kitaru.store.store import FORMAT, Store
 
@@ -412,9 +413,7 @@ def _iter_blob_refs(data: Any, depth: int = 0) -> list[dict[str, Any]]:
 
 
 def _blob_path(root: Path, digest: str) -> Path:
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise KitaruCorruptRecordError(root, f"invalid blob id {digest!r}")
-    return root / "objects" / digest[:2] / digest[2:]
+    return BlobStore(root / "objects").path(digest)
 
 
 def _check_log(path: Path, report: _Report) -> None:
