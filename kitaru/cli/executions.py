@@ -141,7 +141,21 @@ def get_execution(exec_id: str) -> None:
     ]
     if e.cancel_requested:
         rows.append(("Cancel requested", "yes"))
+    next_step = _next_step(e)
+    if next_step:
+        rows.append(("Next", next_step))
     emit(Snapshot("Kitaru execution", rows), item=e.to_dict())
+
+
+def _next_step(e: Execution) -> str | None:
+    """The command that moves a stuck execution on, if there is one."""
+    if e.status.value == "failed":
+        return f"kitaru executions retry {e.exec_id}"
+    if e.status.value == "waiting" and e.pending_wait:
+        return f"kitaru executions input {e.exec_id} --value <json>"
+    if e.status.value == "waiting" and not e.runner_alive:
+        return f"kitaru executions resume {e.exec_id}"
+    return None
 
 
 # -- logs ---------------------------------------------------------------------------------------

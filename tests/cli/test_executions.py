@@ -106,6 +106,20 @@ def test_get_failure_message(invoke: Invoke, store: Store) -> None:
     assert "  Failure: boom" in result.stdout.splitlines()
 
 
+def test_get_names_the_next_step(invoke: Invoke, store: Store) -> None:
+    failure = {"message": "boom", "exception_type": "ValueError", "origin": "user_code"}
+    failed = make_execution(store, status="failed", failure=failure)
+    lines = invoke("executions", "get", failed).stdout.splitlines()
+    assert f"  Next: kitaru executions retry {failed}" in lines
+    done = make_execution(store, status="completed")
+    assert not any(
+        line.startswith("  Next:") for line in invoke("executions", "get", done).stdout.splitlines()
+    )
+    waiting = make_execution(store, status="waiting")  # no pending wait, no runner
+    lines = invoke("executions", "get", waiting).stdout.splitlines()
+    assert f"  Next: kitaru executions resume {waiting}" in lines
+
+
 def test_get_unknown_id(invoke: Invoke, store: Store) -> None:
     result = invoke("executions", "get", "kr-zzzz")
     assert result.exit_code == 1
