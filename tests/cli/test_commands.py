@@ -101,6 +101,19 @@ def test_every_command_is_documented() -> None:
         assert section in text
 
 
+def test_every_option_is_documented() -> None:
+    """docs/cli.md is checked against the Click definitions: no option goes undocumented."""
+    text = DOCS.read_text(encoding="utf-8")
+    missing = []
+    for path in LEAVES:
+        for param in _command(path).params:
+            if isinstance(param, click.Option) and not param.hidden:
+                longest = max(param.opts, key=len)
+                if longest not in text and longest != "--help":
+                    missing.append(f"kitaru {' '.join(path)} {longest}")
+    assert not missing, f"options missing from docs/cli.md: {missing}"
+
+
 def test_import_is_light() -> None:
     import subprocess
     import sys
