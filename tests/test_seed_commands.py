@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shlex
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pty_terminal import Terminal
 
 import kitaru
 from kitaru.client import KitaruClient
@@ -374,55 +374,6 @@ def test_retry_of_a_failed_run(seed: Seed, project_dir: Path) -> None:
 
 
 # -- interactive lines, on a pseudo-terminal -----------------------------------------------------
-
-
-class Terminal:
-    """``kitaru ARGS`` with stdin/stdout/stderr on a pseudo-terminal (as test_interactive)."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        master, slave = os.openpty()
-        self.proc = subprocess.Popen(
-            [str(KITARU), *args], cwd=cwd, env=_env(), stdin=slave, stdout=slave, stderr=slave
-        )
-        os.close(slave)
-        self.master = master
-        self.output = b""
-
-    def _read(self, timeout: float) -> bool:
-        ready, _, _ = select.select([self.master], [], [], max(timeout, 0))
-        if not ready:
-            return False
-        try:
-            chunk = os.read(self.master, 4096)
-        except OSError:  # the other side closed
-            chunk = b""
-        self.output += chunk
-        return bool(chunk)
-
-    def expect(self, text: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text.encode() not in self.output:
-            if not self._read(deadline - time.monotonic()):
-                raise AssertionError(f"{text!r} not seen in:\n{self.text}")
-
-    def send(self, line: str) -> None:
-        os.write(self.master, line.encode() + b"\n")
-
-    def finish(self, timeout: float = 15.0) -> int:
-        code = self.proc.wait(timeout=timeout)
-        while self._read(0.1):
-            pass
-        return code
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self.master)
-
-    @property
-    def text(self) -> str:
-        return self.output.decode(errors="replace").replace("\r\n", "\n")
 
 
 def _terminal(line: str, exec_id: str | None, cwd: Path) -> Terminal:

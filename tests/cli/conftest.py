@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Invoke
+from cli_helpers import Invoke, run_flow, write_flows
 from click.testing import CliRunner, Result
 
 from kitaru.cli import cli
@@ -28,3 +28,16 @@ def invoke() -> Invoke:
 def store(project_dir: Path) -> Store:
     """A fresh store in the test's project folder."""
     return Store.init(project_dir)
+
+
+@pytest.fixture
+def flows(project_dir: Path) -> str:
+    """A store plus the test flows written into the project folder; the flows' file name."""
+    Store.init(project_dir)
+    return write_flows(project_dir)
+
+
+@pytest.fixture
+def done(flows: str) -> str:
+    """A completed execution with one runner line and two step lines."""
+    return run_flow(f"{flows}:content_pipeline", topic="AI").exec_id

@@ -12,22 +12,10 @@ from cli_helpers import (
     parse,
     run_flow,
     wait_settled,
-    write_flows,
 )
 
 from kitaru.client import KitaruClient
 from kitaru.store import Store
-
-
-@pytest.fixture
-def flows(project_dir: Path) -> str:
-    Store.init(project_dir)
-    return write_flows(project_dir)
-
-
-@pytest.fixture
-def done(flows: str) -> str:
-    return run_flow(f"{flows}:content_pipeline", topic="AI").exec_id
 
 
 @pytest.fixture

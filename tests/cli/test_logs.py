@@ -9,24 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Invoke, json_lines, make_execution, parse, run_flow, write_flows
+from cli_helpers import Invoke, json_lines, make_execution, parse, run_flow
 
 from kitaru.client import KitaruClient
 from kitaru.store import Store
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
-
-
-@pytest.fixture
-def flows(project_dir: Path) -> str:
-    Store.init(project_dir)
-    return write_flows(project_dir)
-
-
-@pytest.fixture
-def done(flows: str) -> str:
-    """A completed execution with one runner line and two step lines."""
-    return run_flow(f"{flows}:content_pipeline", topic="AI").exec_id
 
 
 def test_default_text_is_messages_of_both_sources(invoke: Invoke, done: str) -> None:

@@ -10,17 +10,10 @@ from pathlib import Path
 
 import click
 import pytest
-from cli_helpers import Invoke, make_execution, parse, run_flow, wait_settled, write_flows
+from cli_helpers import Invoke, make_execution, parse, wait_settled
 
 from kitaru.cli import _params, cli
 from kitaru.store import Store
-
-
-@pytest.fixture
-def flows(project_dir: Path) -> str:
-    Store.init(project_dir)
-    return write_flows(project_dir)
-
 
 # -- run ----------------------------------------------------------------------------------------
 
@@ -81,11 +74,6 @@ def test_run_errors(invoke: Invoke, flows: str, args: list[str], message: str) -
 
 
 # -- artifacts ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def done(flows: str) -> str:
-    return run_flow(f"{flows}:content_pipeline", topic="AI").exec_id
 
 
 def test_artifacts_list(invoke: Invoke, done: str) -> None:
