@@ -13,13 +13,16 @@ from contextvars import copy_context
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from kitaru.errors import FailureOrigin, KitaruDivergenceError, KitaruUsageError
 from kitaru.runtime.cache import cache_key
 from kitaru.runtime.capture import LogCapture
 from kitaru.runtime.context import call_scope_var
 from kitaru.runtime.failure import failure_from_exception
 from kitaru.store import Store, now_iso
-from kitaru.store.layout import parse_sub_id, validate_name
+from kitaru.store.atomic import AppendStream
+from kitaru.store.layout import validate_name
 
 if TYPE_CHECKING:
     from kitaru.runtime.checkpoint import CheckpointDefinition
@@ -89,7 +92,9 @@ class FlowRun:
         self.stopping = False
         self.diverged: KitaruDivergenceError | None = None
         self.capture = LogCapture(store, exec_id)
+        store.upgrade()  # an older store is brought to the current format before any write
         self._exec_lock = store.held_exec_lock(exec_id)
+        self._starts: AppendStream | None = None
         self._state_seen: tuple[int, int, int] | None = None
         self.thread_id = threading.get_ident()
         # A replay: calls at or after its boundary never use the cache; overridden calls
@@ -191,7 +196,7 @@ class FlowRun:
                 return self.store.decode(hit)
         value = self._execute(cp, seq, inv, args, kwargs, rec, key)
         if key:
-            self.store.cache_put(key, f"{self.exec_id}.c{seq}")
+            self.store.cache_put(key, self.exec_id, seq, inv)
         return value
 
     def _cache_allowed(self, seq: int) -> bool:
@@ -204,14 +209,11 @@ class FlowRun:
     ) -> dict[str, Any] | None:
         """Record a call from a cache hit; return its output reference (None on a miss)."""
         entry = self.store.cache_get(key)
-        if entry is None:
+        # The cache reuses work of earlier executions; repeated calls in one run all run.
+        if entry is None or entry[0] == self.exec_id:
             return None
         try:
-            source_exec, source_seq, _ = parse_sub_id("call id", entry["call_id"], "c")
-            # The cache reuses work of earlier executions; repeated calls in one run all run.
-            if source_exec == self.exec_id:
-                return None
-            source = self.store.read_call(source_exec, source_seq)
+            source = self.store.read_call_file(*entry)
         except Exception:  # a stale or damaged entry is only a miss
             return None
         if source is None or source["status"] != "completed" or source.get("cache_key") != key:
@@ -291,10 +293,27 @@ class FlowRun:
             "parent_call_ids": [],
         }
 
-    def write_call(self, record: dict[str, Any], *, durable: bool | None = None) -> None:
+    def write_call(self, record: dict[str, Any]) -> None:
         """Write a call record under the execution lock."""
         with self._exec_lock:
-            self.store.write_call(self.exec_id, record, durable=durable)
+            self.store.write_call(self.exec_id, record)
+
+    def _note_start(self, record: dict[str, Any], started: str) -> None:
+        """Append the call's start to ``started.jsonl`` (one line; not fsynced, like logs)."""
+        line = orjson.dumps(
+            {
+                "seq": record["seq"],
+                "invocation_id": record["invocation_id"],
+                "name": record["name"],
+                "checkpoint_type": record["checkpoint_type"],
+                "attempt": len(record["attempts"]) + 1,
+                "started_at": started,
+            }
+        )
+        with self._lock:
+            if self._starts is None:
+                self._starts = self.store.start_stream(self.exec_id)
+            self._starts.write_line(line)
 
     def _execute(
         self,
@@ -308,19 +327,20 @@ class FlowRun:
     ) -> Any:
         record = self._base_record(cp, seq, inv)
         record["cache_key"] = key
+        started = record["started_at"]
         if previous is not None:
             attempts = list(previous["attempts"])
             if previous["status"] == "running":  # its runner died during this call
                 attempts = Store.crashed_call(previous)["attempts"]
             record.update(attempts=attempts, started_at=previous["started_at"])
-        # Visibility only (not fsynced): the durable write is the completed record.
-        self.write_call(record, durable=False)
+        # The record is written when the call ends; until then a start line shows it running.
+        self._note_start(record, started)
         retries = cp.retries if cp.retries is not None else int(self.settings.get("retries") or 0)
         for number in range(retries + 1):
             if number:
                 self.check_cancel()
+                started = now_iso()
             scope = CallScope(self, seq, cp.name, inv)
-            started = now_iso()
             token = call_scope_var.set(scope)
             try:
                 value = cp.func(*args, **kwargs)
@@ -328,7 +348,7 @@ class FlowRun:
             except Exception as exc:
                 failed = self._attempt(record, scope, started, failure_from_exception(exc))
                 if number == retries:
-                    self.write_call({**failed, "status": "failed", "ended_at": now_iso()})
+                    self.write_call({**failed, "status": "failed"})
                     raise
                 continue
             except BaseException as exc:
@@ -340,7 +360,7 @@ class FlowRun:
                     "origin": "runtime",
                 }
                 failed = self._attempt(record, scope, started, failure)
-                self.write_call({**failed, "status": "failed", "ended_at": now_iso()})
+                self.write_call({**failed, "status": "failed"})
                 raise
             finally:
                 call_scope_var.reset(token)
@@ -351,7 +371,6 @@ class FlowRun:
                 {
                     **done,
                     "status": "completed",
-                    "ended_at": now_iso(),
                     "artifacts": artifacts,
                     "metadata": merge_metadata(dict(record["metadata"]), scope.metadata),
                 }
@@ -362,15 +381,18 @@ class FlowRun:
     def _attempt(
         self, record: dict[str, Any], scope: CallScope, started: str, failure: dict | None
     ) -> dict[str, Any]:
+        """Add an ended attempt to ``record``; the call's ``ended_at`` is that attempt's end."""
+        ended = now_iso()
         attempt = {
             "attempt_id": f"{scope.call_id}.{len(record['attempts']) + 1}",
             "status": "failed" if failure else "completed",
             "started_at": started,
-            "ended_at": now_iso(),
+            "ended_at": ended,
             "metadata": dict(scope.metadata),
             "failure": failure,
         }
         record["attempts"] = [*record["attempts"], attempt]
+        record["ended_at"] = ended
         return record
 
     def _output_artifact(self, cp: CheckpointDefinition, seq: int, ref: dict) -> dict[str, Any]:
@@ -418,6 +440,9 @@ class FlowRun:
     def close(self) -> None:
         """Release what the run holds open."""
         self._exec_lock.close()
+        with self._lock:
+            if self._starts is not None:
+                self._starts.close()
 
     # -- execution-level metadata ----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ Readers take no lock: they see the old or the new record, never a mix.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from kitaru.errors import KitaruBackendError, KitaruCorruptRecordError
 
 __all__ = [
+    "AppendStream",
     "FILE_MODE",
     "DIR_MODE",
     "MAX_LINE",
@@ -29,6 +31,7 @@ __all__ = [
     "read_bytes",
     "write_atomic",
     "write_new",
+    "write_once",
 ]
 
 FILE_MODE = 0o600
@@ -39,6 +42,8 @@ TEMP_SUFFIX = ".tmp"
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Temp names only need to be unique among this process's writers (the pid covers the rest).
+_temp_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 
 
 def _fsync(fd: int) -> None:
@@ -51,7 +56,7 @@ def _fsync(fd: int) -> None:
         os.fsync(fd)
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path | str) -> None:
     """Make a rename or a new entry in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
     try:
@@ -85,19 +90,31 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True, sync_dir: bool = True) -> None:
+def _create_temp(directory: str, name: str, path: Path | str) -> tuple[str, int]:
+    """Create a fresh temp file beside ``path``; return its name and descriptor."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    for _ in range(8):
+        tmp = f"{directory}/.{name}.{os.getpid()}.{next(_temp_counter):08x}{TEMP_SUFFIX}"
+        try:
+            return tmp, os.open(tmp, flags, FILE_MODE)
+        except FileExistsError:
+            continue  # left by a killed process that had this pid
+        except OSError as exc:
+            raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
+    raise KitaruBackendError(f"Cannot write {path}: no free temp file name")
+
+
+def write_atomic(
+    path: Path | str, data: bytes, *, durable: bool = True, sync_dir: bool = True
+) -> None:
     """Replace ``path`` with ``data`` atomically (temp file, fsync, rename, fsync dir).
 
     ``sync_dir=False`` leaves the directory fsync to the caller's next durable write in the
     same directory (one directory fsync then makes both renames durable).
     """
-    directory = path.parent
-    tmp = directory / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
-    try:
-        fd = os.open(tmp, flags, FILE_MODE)
-    except OSError as exc:
-        raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
+    directory, name = os.path.split(path)
+    directory = directory or "."
+    tmp, fd = _create_temp(directory, name, path)
     try:
         try:
             _write_all(fd, data)
@@ -117,13 +134,49 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True, sync_dir: boo
         raise
 
 
-def create_marker(path: Path, *, durable: bool) -> None:
-    """Create an empty marker file (no content, so creating the name is the whole write)."""
+def write_once(path: Path, data: bytes, *, durable: bool) -> None:
+    """Create ``path`` with ``data``, in place (no temp file, no rename).
+
+    Only for a file no reader opens before a later atomic write makes it reachable (an
+    execution's ``execution.yaml``, read only once its ``state.json`` exists).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, FILE_MODE)
-    except FileExistsError:
-        return
-    os.close(fd)
+        fd = os.open(path, flags, FILE_MODE)
+    except OSError as exc:
+        raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
+    try:
+        _write_all(fd, data)
+        os.fchmod(fd, FILE_MODE)
+        if durable:
+            _fsync(fd)
+    except OSError as exc:
+        raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
+def create_marker(path: Path, *, durable: bool, same_as: Path | None = None) -> None:
+    """Create an empty marker file (no content, so creating the name is the whole write).
+
+    With ``same_as`` (an existing empty file) the marker is made another name of that file:
+    ``link`` allocates no inode, which is most of what creating a file costs.
+    """
+    linked = False
+    if same_as is not None:
+        try:
+            os.link(same_as, path, follow_symlinks=False)
+            linked = True
+        except FileExistsError:
+            return
+        except OSError:
+            pass  # no such file, or no hard links here: make an empty file instead
+    if not linked:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+        try:
+            os.close(os.open(path, flags, FILE_MODE))
+        except FileExistsError:
+            return
     if durable:
         fsync_dir(path.parent)
 
@@ -139,25 +192,47 @@ def write_new(path: Path, data: bytes = b"", *, durable: bool = True) -> bool:
     return True
 
 
-def append_line(path: Path, line: bytes) -> None:
-    """Append one whole line with a single ``write`` on an ``O_APPEND`` descriptor.
+class AppendStream:
+    """An append-only JSONL file kept open: one whole line per ``write`` on ``O_APPEND``.
 
-    Lines are capped at ``MAX_LINE``; appends are not fsynced (a torn last line is tolerated
-    by readers).
+    Lines are capped at ``MAX_LINE`` and not fsynced (a torn last line is tolerated by readers).
+    Threads may share one stream: each line is a single ``write`` at the end of the file.
     """
-    if not line.endswith(b"\n"):
-        line += b"\n"
-    if len(line) > MAX_LINE:
-        raise ValueError(f"log line of {len(line)} bytes exceeds {MAX_LINE}")
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC
-    fd = os.open(path, flags, FILE_MODE)
+
+    def __init__(self, path: Path) -> None:
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC
+        self._fd: int | None = os.open(path, flags, FILE_MODE)
+        size = os.fstat(self._fd).st_size
+        # A torn last line (a crash) must not swallow the next one.
+        self._torn = bool(size) and os.pread(self._fd, 1, size - 1) != b"\n"
+
+    def write_line(self, line: bytes) -> None:
+        """Append ``line`` (a newline is added if missing)."""
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        if len(line) > MAX_LINE:
+            raise ValueError(f"log line of {len(line)} bytes exceeds {MAX_LINE}")
+        if self._fd is None:
+            raise ValueError("append stream is closed")
+        if self._torn:
+            line = b"\n" + line
+            self._torn = False
+        _write_all(self._fd, line)
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one whole line to ``path`` (see ``AppendStream``)."""
+    stream = AppendStream(path)
     try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = b"\n" + line  # a torn last line (a crash) must not swallow this one
-        _write_all(fd, line)
+        stream.write_line(line)
     finally:
-        os.close(fd)
+        stream.close()
 
 
 def is_torn_line(line: bytes) -> bool:
@@ -169,7 +244,7 @@ def is_torn_line(line: bytes) -> bool:
     )
 
 
-def read_bytes(path: Path, *, limit: int = MAX_RECORD) -> bytes:
+def read_bytes(path: Path | str, *, limit: int = MAX_RECORD) -> bytes:
     """Read a whole file without following a symlink, refusing files over ``limit``."""
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)

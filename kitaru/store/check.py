@@ -20,6 +20,7 @@ import hashlib
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from kitaru.store import layout
 from kitaru.store.atomic import is_temp_name, is_torn_line, read_bytes
 from kitaru.store.objects import BlobStore
 from kitaru.store.records import load_json, load_yaml, read_json_record, read_yaml_record
-from kitaru.store.store import FORMAT, Store
+from kitaru.store.store import FORMAT, Store, start_line_problem
 
 __all__ = ["FIX_GRACE_SECONDS", "check_store"]
 
@@ -215,6 +216,17 @@ def _check_top_records(store: Store, report: _Report) -> None:
         fmt = data.get("format") if isinstance(data, dict) else None
         if type(fmt) is not int or not 1 <= fmt <= FORMAT:
             raise KitaruCorruptRecordError(path, f"unsupported or missing format {fmt!r}")
+        if fmt < FORMAT:
+            problem = report.add(
+                "warning",
+                "old_format",
+                path,
+                f"store format {fmt}: upgraded to {FORMAT} by the next run",
+                "kitaru doctor --fix",
+            )
+            if report.fix:
+                store.upgrade()
+                problem["fixed"] = True
     except FileNotFoundError:
         report.add("error", "missing_record", path, "format.json is missing")
     except KitaruCorruptRecordError as exc:
@@ -303,6 +315,7 @@ def _check_execution(store: Store, exec_id: str, path: Path, report: _Report) ->
     report.calls[exec_id] = seqs
     _check_journal(path / "waits", "wait", report)
     _check_log(path / "logs.jsonl", report)
+    _check_log(path / "started.jsonl", report, line_problem=start_line_problem)
 
 
 def _read_record(path: Path, kind: str, report: _Report, *, yaml: bool = False) -> dict | None:
@@ -416,8 +429,13 @@ def _blob_path(root: Path, digest: str) -> Path:
     return BlobStore(root / "objects").path(digest)
 
 
-def _check_log(path: Path, report: _Report) -> None:
-    """Only the last line of ``logs.jsonl`` may be torn; anything else is corruption."""
+def _check_log(
+    path: Path, report: _Report, *, line_problem: Callable[[Any], str | None] | None = None
+) -> None:
+    """Only the last line of an append-only stream may be torn; anything else is corruption.
+
+    ``line_problem`` checks the shape of each parsed line (for ``started.jsonl``).
+    """
     try:
         raw = read_bytes(path, limit=1 << 34)
     except FileNotFoundError:
@@ -429,7 +447,14 @@ def _check_log(path: Path, report: _Report) -> None:
     offset = 0
     for number, line in enumerate(lines):
         last = number == len(lines) - 1
-        if line.strip() and not _json_ok(line):
+        if not line.strip():
+            offset += len(line) + 1
+            continue
+        entry = _parse_line(line)
+        problem = line_problem(entry) if line_problem and entry is not _INVALID else None
+        if problem:
+            report.add("error", "corrupt_log_line", path, f"line {number + 1}: {problem}")
+        if entry is _INVALID:
             if last or is_torn_line(line):
                 report.add(
                     "warning",
@@ -447,12 +472,14 @@ def _check_log(path: Path, report: _Report) -> None:
         offset += len(line) + 1
 
 
-def _json_ok(line: bytes) -> bool:
+_INVALID = object()
+
+
+def _parse_line(line: bytes) -> Any:
     try:
-        orjson.loads(line)
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
-        return False
-    return True
+        return _INVALID
 
 
 # -- blobs -------------------------------------------------------------------------------------
@@ -533,51 +560,54 @@ def _report_orphans(report: _Report) -> None:
 
 
 def _check_cache(store: Store, report: _Report, *, fix: bool) -> None:
-    """Every cache entry must parse and point at an existing call record."""
+    """Every cache entry must be a link to an existing call record."""
     base = store.root / "cache"
     try:
-        fans = list(os.scandir(base))
+        entries = list(os.scandir(base))
     except FileNotFoundError:
         return
-    for fan in fans:
-        if fan.is_symlink() or is_temp_name(fan.name) or not fan.is_dir(follow_symlinks=False):
-            continue
-        for entry in os.scandir(fan.path):
-            if entry.is_symlink() or is_temp_name(entry.name):
-                continue
-            _check_cache_entry(Path(entry.path), report, fix=fix)
+    legacy = [e for e in entries if e.is_dir(follow_symlinks=False)]
+    if legacy:
+        _report_legacy_cache(store, base, len(legacy), report)
+    for entry in entries:
+        if is_temp_name(entry.name) or entry.is_symlink() or entry.is_dir(follow_symlinks=False):
+            continue  # temp files and symlinks are reported by the walk
+        _check_cache_entry(store, Path(entry.path), report, fix=fix)
 
 
-def _check_cache_entry(path: Path, report: _Report, *, fix: bool) -> None:
+def _report_legacy_cache(store: Store, base: Path, count: int, report: _Report) -> None:
+    problem = report.add(
+        "warning",
+        "legacy_cache",
+        base,
+        f"{count} format-1 cache folder(s) (cache/<aa>/); converted by the next run",
+        "kitaru doctor --fix",
+    )
+    if report.fix:
+        store.convert_legacy_cache()
+        problem["fixed"] = True
+
+
+def _check_cache_entry(store: Store, path: Path, report: _Report, *, fix: bool) -> None:
+    """An entry is a hard link to (or a copy of) the record of the call that produced it."""
     try:
-        record = read_json_record(path, "cache")
+        store.cache_path(path.name)
+        record = read_json_record(path, "call")
         exec_id, seq, _ = layout.parse_sub_id("call id", record["call_id"], "c")
     except FileNotFoundError:
         return
     except KitaruError as exc:
-        # Cache entries are derived and not fsynced: an unreadable one is only a miss.
+        # Cache entries are derived and not fsynced: a bad one is only a miss.
         reason = exc.reason if isinstance(exc, KitaruCorruptRecordError) else str(exc)
-        problem = report.add(
-            "warning",
-            "bad_cache_entry",
-            path,
-            f"unreadable cache entry ({reason})",
-            "kitaru doctor --fix",
-        )
-        if fix:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            problem["fixed"] = True
+        _drop_cache_entry(path, "bad_cache_entry", f"unusable cache entry ({reason})", report, fix)
         return
-    if seq in report.calls.get(exec_id, ()):
-        return
-    problem = report.add(
-        "warning",
-        "stale_cache_entry",
-        path,
-        f"cache entry points at call {record['call_id']}, which is gone",
-        "kitaru doctor --fix",
-    )
+    if seq not in report.calls.get(exec_id, ()):
+        message = f"cache entry names call {record['call_id']}, which is gone"
+        _drop_cache_entry(path, "stale_cache_entry", message, report, fix)
+
+
+def _drop_cache_entry(path: Path, code: str, message: str, report: _Report, fix: bool) -> None:
+    problem = report.add("warning", code, path, message, "kitaru doctor --fix")
     if fix:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
@@ -734,7 +764,7 @@ def _fix_index(
             state = read_json_record(exec_dir / "state.json", "state")
             wanted = _wanted(state)
             for kind, value in wanted:
-                store.index.add(store.index.root / kind / value, exec_id)
+                store.mark(store.index.root / kind / value, exec_id)
             for kind, value in _present_markers(store, exec_id, found) - wanted:
                 store.index.remove(store.index.root / kind / value, exec_id)
     except (KitaruError, FileNotFoundError):

@@ -1,6 +1,8 @@
 """Status and flow index: empty marker files, like git refs, for listing without a full scan.
 
-``index/status/<status>/<exec_id>`` and ``index/flow/<flow>/<exec_id>``. Markers are derived
+``index/status/<status>/<exec_id>`` and ``index/flow/<flow>/<exec_id>``; a marker is another
+name (a hard link) of the execution's empty ``runner.lock`` where it can be, so making one
+allocates nothing. Markers are derived
 data: readers confirm each hit against ``state.json``, and ``kitaru doctor --fix`` rebuilds them.
 A status change adds the new marker before the state is written and removes the old one after,
 so a crash in between leaves an extra marker (a warning), never a missing one.
@@ -31,10 +33,15 @@ class Index:
         """Folder holding the markers of flow ``flow``."""
         return self.root / "flow" / flow
 
-    def add(self, folder: Path, exec_id: str, *, durable: bool = False) -> None:
-        """Create a marker; ``durable`` when a record about to be fsynced depends on it."""
+    def add(
+        self, folder: Path, exec_id: str, *, durable: bool = False, same_as: Path | None = None
+    ) -> None:
+        """Create a marker; ``durable`` when a record about to be fsynced depends on it.
+
+        ``same_as`` is an empty file the marker may be another name of (see ``create_marker``).
+        """
         ensure_dir(folder, durable=durable)
-        create_marker(folder / exec_id, durable=durable)
+        create_marker(folder / exec_id, durable=durable, same_as=same_as)
 
     def remove(self, folder: Path, exec_id: str) -> None:
         """Remove a marker if present."""

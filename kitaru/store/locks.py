@@ -1,9 +1,10 @@
 """A small ``fcntl.flock`` helper: the execution lock and the runner lock.
 
 One descriptor per acquisition (flock belongs to the open file description, so threads with
-their own descriptors exclude each other). Lock files hold no data and are never deleted:
-deleting one would let two holders lock two different inodes. No lock library is used because
-they unlock on release or at exit, which would free a lock handed over to a child process.
+their own descriptors exclude each other). What is locked is never deleted or renamed: the
+execution folder itself (the execution lock) and ``runner.lock``, an empty file; deleting one
+would let two holders lock two different inodes. No lock library is used because they unlock
+on release or at exit, which would free a lock handed over to a child process.
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def _open_lock_file(path: Path) -> int:
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+def _open_lock_file(path: Path, folder: bool = False) -> int:
+    """A descriptor to flock: an existing ``folder``, or a lock file (created if absent)."""
+    if folder:
+        return os.open(path, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC)
     return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
 
 
-def try_lock_fd(path: Path) -> int | None:
+def try_lock_fd(path: Path, folder: bool = False) -> int | None:
     """Take an exclusive lock on ``path`` without waiting; return its descriptor or None."""
-    fd = _open_lock_file(path)
+    fd = _open_lock_file(path, folder)
     try:
         if _flock_now(fd):
             return fd
@@ -96,17 +103,23 @@ def _poll(attempt: Callable[[], int | None], timeout: float, what: str, path: Pa
 
 
 class FileLock:
-    """An exclusive flock on ``path``, taken by polling until ``timeout`` seconds."""
+    """An exclusive flock on ``path`` (a lock file, or an existing ``folder``), taken by polling
+    until ``timeout`` seconds."""
 
-    def __init__(self, path: Path, *, timeout: float = 30.0, what: str = "lock") -> None:
+    def __init__(
+        self, path: Path, *, timeout: float = 30.0, what: str = "lock", folder: bool = False
+    ) -> None:
         self.path = path
         self.timeout = timeout
         self.what = what
+        self.folder = folder
         self.fd: int | None = None
 
     def acquire(self) -> FileLock:
         """Take the lock or raise ``KitaruLockTimeoutError`` naming it."""
-        self.fd = _poll(lambda: try_lock_fd(self.path), self.timeout, self.what, self.path)
+        self.fd = _poll(
+            lambda: try_lock_fd(self.path, self.folder), self.timeout, self.what, self.path
+        )
         return self
 
     def release(self) -> None:
@@ -136,10 +149,13 @@ class HeldFileLock:
     first, since they share the descriptor and flock does not tell them apart.
     """
 
-    def __init__(self, path: Path, *, timeout: float = 30.0, what: str = "lock") -> None:
+    def __init__(
+        self, path: Path, *, timeout: float = 30.0, what: str = "lock", folder: bool = False
+    ) -> None:
         self.path = path
         self.timeout = timeout
         self.what = what
+        self.folder = folder
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
 
@@ -148,7 +164,7 @@ class HeldFileLock:
             raise KitaruLockTimeoutError(f"Timed out waiting for the {self.what} {self.path}.")
         try:
             if self._fd is None:
-                self._fd = _open_lock_file(self.path)
+                self._fd = _open_lock_file(self.path, self.folder)
             fd = self._fd
             _poll(lambda: fd if _flock_now(fd) else None, self.timeout, self.what, self.path)
             return self

@@ -79,14 +79,15 @@ SHAPES: dict[str, dict[str, Any]] = {
     "cache": {"schema_version": int, "call_id": str},
 }
 
+EXECUTION_STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
 _STATUSES = {
-    "state": {"running", "waiting", "completed", "failed", "cancelled"},
+    "state": set(EXECUTION_STATUSES),
     "call": {"running", "completed", "failed"},
     "wait": {"pending", "resolved", "aborted"},
 }
 
 
-def check_shape(kind: str, data: Any, path: Path) -> dict[str, Any]:
+def check_shape(kind: str, data: Any, path: Path | str) -> dict[str, Any]:
     """Raise ``KitaruCorruptRecordError`` unless ``data`` has the shape of a ``kind`` record."""
     if not isinstance(data, dict):
         raise KitaruCorruptRecordError(path, f"expected a {kind} record object")
@@ -111,7 +112,7 @@ def dump_json(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n"
 
 
-def load_json(raw: bytes, path: Path) -> Any:
+def load_json(raw: bytes, path: Path | str) -> Any:
     """Parse JSON bytes, mapping every failure to ``KitaruCorruptRecordError``."""
     try:
         return orjson.loads(raw)
@@ -161,7 +162,7 @@ def dump_yaml(data: Any) -> bytes:
     return text.encode()
 
 
-def read_json_record(path: Path, kind: str) -> dict[str, Any]:
+def read_json_record(path: Path | str, kind: str) -> dict[str, Any]:
     """Read and check a JSON record; a missing file raises ``FileNotFoundError``."""
     return check_shape(kind, load_json(read_bytes(path), path), path)
 
@@ -171,6 +172,6 @@ def read_yaml_record(path: Path, kind: str) -> dict[str, Any]:
     return check_shape(kind, load_yaml(read_bytes(path), path), path)
 
 
-def write_json_record(path: Path, data: dict[str, Any], *, durable: bool) -> None:
+def write_json_record(path: Path | str, data: dict[str, Any], *, durable: bool) -> None:
     """Atomically replace a JSON record."""
     write_atomic(path, dump_json(data), durable=durable)

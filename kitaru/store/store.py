@@ -28,17 +28,20 @@ from kitaru.errors import (
 from kitaru.store import layout
 from kitaru.store.atomic import (
     MAX_LINE,
+    AppendStream,
     append_line,
     ensure_dir,
     fsync_dir,
     is_torn_line,
     read_bytes,
     write_atomic,
+    write_once,
 )
 from kitaru.store.index import Index
 from kitaru.store.locks import FileLock, HeldFileLock, is_locked
 from kitaru.store.objects import BlobStore, decode_value, encode_value
 from kitaru.store.records import (
+    EXECUTION_STATUSES,
     SCHEMA_VERSION,
     check_shape,
     dump_yaml,
@@ -49,18 +52,41 @@ from kitaru.store.records import (
     write_json_record,
 )
 
-__all__ = ["FORMAT", "RUNNER_EXITED", "Store", "now_iso"]
+__all__ = ["FORMAT", "RUNNER_EXITED", "Store", "now_iso", "start_line_problem"]
 
-FORMAT = 1
+FORMAT = 2
 RUNNER_EXITED = "the runner process exited"
 NO_PROJECT = "No Kitaru project found (run `kitaru init`)."
 _HEX_KEY = re.compile(r"[0-9a-f]{8,128}")
+_MAX_STARTS = 1 << 30
+_START_FIELDS = {
+    "seq": int,
+    "invocation_id": str,
+    "name": str,
+    "attempt": int,
+    "started_at": str,
+}
 _DEFAULT_CONFIG = {"schema_version": 1, "durability": "full", "default_wait_timeout": 600}
 
 
 def now_iso() -> str:
     """The current time as an ISO 8601 UTC string with microseconds."""
     return datetime.now(UTC).isoformat()
+
+
+def start_line_problem(entry: Any) -> str | None:
+    """What is wrong with one ``started.jsonl`` line, or None when it is well formed."""
+    if not isinstance(entry, dict):
+        return "not an object"
+    for key, expected in _START_FIELDS.items():
+        value = entry.get(key)
+        if not isinstance(value, expected) or isinstance(value, bool):
+            return f"field {key!r} is missing or has the wrong type"
+    try:
+        layout.validate_name("invocation id", entry["invocation_id"])
+    except KitaruUsageError as exc:
+        return str(exc)
+    return None
 
 
 def _seq_name(seq: int, invocation_id: str) -> str:
@@ -70,10 +96,13 @@ def _seq_name(seq: int, invocation_id: str) -> str:
 class Store:
     """One ``.kitaru/`` folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fmt: int = FORMAT) -> None:
         self.root = root
+        self.format = fmt
         self.index = Index(root / "index")
         self._exec_dirs: dict[str, Path] = {}
+        self._folders: dict[tuple[str, str | None], str] = {}
+        self._cache_dir = str(root / "cache")
         env = layout.durability_from_env()
         if env is not None:
             self._check_durability(env)
@@ -141,7 +170,23 @@ class Store:
                 f"The store {root} uses format {fmt}, newer than this kitaru supports "
                 f"({FORMAT}). Upgrade kitaru to use it."
             )
-        return cls(root)
+        if fmt < 1:
+            raise KitaruCorruptRecordError(path, f"unsupported format {fmt}")
+        return cls(root, fmt)
+
+    def upgrade(self) -> bool:
+        """Bring an older store to the current format before writing to it; True if it did.
+
+        Format 1 differs only in its cache (``cache/<aa>/<rest>.json`` records): the entries
+        are turned into links, then ``format.json`` is bumped, so an interrupted upgrade is
+        simply done again. Readers need no upgrade: every format-1 record reads as before.
+        """
+        if self.format >= FORMAT:
+            return False
+        self.convert_legacy_cache()
+        write_atomic(self.root / "format.json", orjson.dumps({"format": FORMAT}) + b"\n")
+        self.format = FORMAT
+        return True
 
     @classmethod
     def init(cls, project_root: Path) -> Store:
@@ -175,7 +220,8 @@ class Store:
         tmp = root.parent / f".kitaru-new.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         ensure_dir(tmp)
         try:
-            for sub in ("executions", "objects", "cache", "index/status", "index/flow"):
+            statuses = [f"index/status/{status}" for status in EXECUTION_STATUSES]
+            for sub in ("executions", "objects", "cache", *statuses, "index/flow"):
                 ensure_dir(tmp / sub)
             write_atomic(tmp / "config.yaml", dump_yaml(_DEFAULT_CONFIG))
             write_atomic(tmp / ".gitignore", b"# Run state stays out of your repository.\n*\n")
@@ -217,6 +263,21 @@ class Store:
         if path is None:
             layout.validate_name("execution id", exec_id)
             path = self._exec_dirs[exec_id] = self.root / "executions" / exec_id
+        return path
+
+    def _folder(self, exec_id: str, name: str | None = None) -> str:
+        """The execution's folder, or its subfolder ``name`` (created on first use), as a string.
+
+        Strings, not ``Path`` objects, on the per-checkpoint path: joining paths is a large part
+        of a fast checkpoint's cost.
+        """
+        path = self._folders.get((exec_id, name))
+        if path is None:
+            folder = self.exec_dir(exec_id)
+            if name is not None:
+                folder = folder / name
+                ensure_dir(folder, durable=self.durable)
+            path = self._folders[(exec_id, name)] = str(folder)
         return path
 
     def _require(self, exec_id: str) -> Path:
@@ -277,8 +338,11 @@ class Store:
     # -- locks ---------------------------------------------------------------------------------
 
     def exec_lock(self, exec_id: str, timeout: float = 30.0) -> FileLock:
-        """The execution lock (taken around every change of a mutable record)."""
-        return FileLock(self.exec_dir(exec_id) / "lock", timeout=timeout, what="execution lock")
+        """The execution lock (taken around every change of a mutable record).
+
+        An flock on the execution folder itself, which is never renamed: no lock file to make.
+        """
+        return FileLock(self.exec_dir(exec_id), timeout=timeout, what="execution lock", folder=True)
 
     def runner_lock(self, exec_id: str, timeout: float = 0.5) -> FileLock:
         """The runner lock, held by the one live runner of an execution.
@@ -290,11 +354,16 @@ class Store:
 
     def held_exec_lock(self, exec_id: str) -> HeldFileLock:
         """An execution lock kept open for repeated use by one runner."""
-        return HeldFileLock(self.exec_dir(exec_id) / "lock", what="execution lock")
+        return HeldFileLock(self.exec_dir(exec_id), what="execution lock", folder=True)
+
+    def mark(self, folder: Path, exec_id: str, *, durable: bool = False) -> None:
+        """Add ``exec_id``'s index marker in ``folder`` (a hard link to its ``runner.lock``)."""
+        same_as = self.exec_dir(exec_id) / "runner.lock"
+        self.index.add(folder, exec_id, durable=durable, same_as=same_as)
 
     def state_signature(self, exec_id: str) -> tuple[int, int, int]:
         """Changes whenever ``state.json`` is replaced (cheap: one ``stat``)."""
-        info = os.stat(self.exec_dir(exec_id) / "state.json")
+        info = os.stat(f"{self._folder(exec_id)}/state.json")
         return info.st_ino, info.st_mtime_ns, info.st_size
 
     def runner_alive(self, exec_id: str) -> bool:
@@ -323,10 +392,11 @@ class Store:
         check_shape("spec", spec, path / "execution.yaml")
         check_shape("state", state, path / "state.json")
         flow = layout.validate_name("flow name", state["flow_name"])
-        self.index.add(self.index.flow_dir(flow), exec_id)
-        self.index.add(self.index.status_dir(state["status"]), exec_id)
-        # One directory fsync (state.json's) makes both new names durable.
-        write_atomic(path / "execution.yaml", dump_yaml(spec), durable=self.durable, sync_dir=False)
+        self.mark(self.index.flow_dir(flow), exec_id)
+        self.mark(self.index.status_dir(state["status"]), exec_id)
+        # state.json's rename makes the execution visible, so execution.yaml (read only after
+        # it) is written in place; one directory fsync then makes both new names durable.
+        write_once(path / "execution.yaml", dump_yaml(spec), durable=self.durable)
         write_json_record(path / "state.json", state, durable=self.durable)
 
     def read_spec(self, exec_id: str) -> dict[str, Any]:
@@ -449,7 +519,7 @@ class Store:
         if new_status != old_status:
             # Durable before the state names the new status: a power loss may then leave an
             # extra marker (a warning), never a state whose marker is missing (an error).
-            self.index.add(self.index.status_dir(new_status), exec_id, durable=self.durable)
+            self.mark(self.index.status_dir(new_status), exec_id, durable=self.durable)
         write_json_record(path, new, durable=self.durable)
         if new_status != old_status:
             self.index.remove(self.index.status_dir(old_status), exec_id)
@@ -487,8 +557,75 @@ class Store:
         return records
 
     def list_calls(self, exec_id: str) -> list[dict[str, Any]]:
-        """The execution's checkpoint call records, in journal order."""
-        return self._journal(exec_id, "calls", "call")
+        """The execution's checkpoint calls in journal order, running ones included.
+
+        A call gets its record when it ends; until then ``started.jsonl`` shows it running.
+        """
+        records = self._journal(exec_id, "calls", "call")
+        starts = self.read_starts(exec_id)
+        if not starts:
+            return records
+        by_seq = {rec["seq"]: rec for rec in records}
+        for seq, start in starts.items():
+            rec = by_seq.get(seq)
+            if rec is None or (
+                rec["status"] != "completed"
+                and rec["invocation_id"] == start["invocation_id"]
+                and start["attempt"] > len(rec["attempts"])
+            ):
+                by_seq[seq] = self._running_call(exec_id, start, rec)
+        return [by_seq[seq] for seq in sorted(by_seq)]
+
+    @staticmethod
+    def _running_call(
+        exec_id: str, start: dict[str, Any], rec: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The record a started call would have: running, with the attempts so far."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "seq": start["seq"],
+            "call_id": f"{exec_id}.c{start['seq']}",
+            "name": start["name"],
+            "invocation_id": start["invocation_id"],
+            "checkpoint_type": start.get("checkpoint_type"),
+            "status": "running",
+            "started_at": rec["started_at"] if rec else start["started_at"],
+            "ended_at": None,
+            "attempts": list(rec["attempts"]) if rec else [],
+            "artifacts": [],
+            "metadata": dict(rec["metadata"]) if rec else {},
+            "original_call_id": None,
+            "cached_from": None,
+            "parent_call_ids": [],
+        }
+
+    def start_stream(self, exec_id: str) -> AppendStream:
+        """``started.jsonl``, opened for the runner to append one line per call start."""
+        return AppendStream(self.exec_dir(exec_id) / "started.jsonl")
+
+    def read_starts(self, exec_id: str) -> dict[int, dict[str, Any]]:
+        """The last start line of each call in ``started.jsonl`` (a torn last line is skipped)."""
+        path = self.exec_dir(exec_id) / "started.jsonl"
+        try:
+            raw = read_bytes(path, limit=_MAX_STARTS)
+        except FileNotFoundError:
+            return {}
+        starts: dict[int, dict[str, Any]] = {}
+        lines = raw.split(b"\n")
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                if number == len(lines) - 1 or is_torn_line(line):
+                    continue  # cut off by a crash while appending
+                raise KitaruCorruptRecordError(path, f"invalid JSON on line {number + 1}") from None
+            problem = start_line_problem(entry)
+            if problem:
+                raise KitaruCorruptRecordError(path, f"line {number + 1}: {problem}")
+            starts[entry["seq"]] = entry
+        return starts
 
     def list_waits(self, exec_id: str) -> list[dict[str, Any]]:
         """The execution's wait records, in journal order."""
@@ -511,27 +648,31 @@ class Store:
                 return record
         return None
 
-    def _record_path(self, exec_id: str, folder: str, record: dict[str, Any]) -> Path:
-        layout.validate_name("invocation id", record["invocation_id"])
-        return self.exec_dir(exec_id) / folder / _seq_name(record["seq"], record["invocation_id"])
+    def read_call_file(self, exec_id: str, seq: int, invocation_id: str) -> dict[str, Any] | None:
+        """The call record ``calls/<seq>-<invocation_id>.json``, or None if there is none."""
+        layout.validate_name("invocation id", invocation_id)
+        path = f"{self._folder(exec_id)}/calls/{_seq_name(seq, invocation_id)}"
+        try:
+            return read_json_record(path, "call")
+        except FileNotFoundError:
+            return None
 
-    def write_call(
-        self, exec_id: str, record: dict[str, Any], *, durable: bool | None = None
-    ) -> None:
-        """Write a checkpoint call record (caller holds the execution lock or owns the run)."""
+    def _write_record(self, exec_id: str, folder: str, kind: str, record: dict[str, Any]) -> None:
         record = {"schema_version": SCHEMA_VERSION, **record}
-        path = self._record_path(exec_id, "calls", record)
-        check_shape("call", record, path)
-        ensure_dir(path.parent, durable=self.durable)
-        write_json_record(path, record, durable=self.durable if durable is None else durable)
+        name = _seq_name(
+            record["seq"], layout.validate_name("invocation id", record["invocation_id"])
+        )
+        path = f"{self._folder(exec_id, folder)}/{name}"
+        check_shape(kind, record, path)
+        write_json_record(path, record, durable=self.durable)
+
+    def write_call(self, exec_id: str, record: dict[str, Any]) -> None:
+        """Write a checkpoint call record (caller holds the execution lock or owns the run)."""
+        self._write_record(exec_id, "calls", "call", record)
 
     def write_wait(self, exec_id: str, record: dict[str, Any]) -> None:
         """Write a wait record (caller holds the execution lock)."""
-        record = {"schema_version": SCHEMA_VERSION, **record}
-        path = self._record_path(exec_id, "waits", record)
-        check_shape("wait", record, path)
-        ensure_dir(path.parent, durable=self.durable)
-        write_json_record(path, record, durable=self.durable)
+        self._write_record(exec_id, "waits", "wait", record)
 
     # -- logs ----------------------------------------------------------------------------------
 
@@ -595,27 +736,85 @@ class Store:
 
     def cache_path(self, key: str) -> Path:
         """Where the cache entry for ``key`` (hex digest) lives."""
+        return Path(self._cache_file(key))
+
+    def _cache_file(self, key: str) -> str:
         if not isinstance(key, str) or not _HEX_KEY.fullmatch(key):
             raise KitaruUsageError(f"Invalid cache key {key!r}.")
-        return self.root / "cache" / key[:2] / f"{key[2:]}.json"
+        return f"{self._cache_dir}/{key}"
 
-    def cache_get(self, key: str) -> dict[str, Any] | None:
-        """The cache entry for ``key``, or None (an unreadable entry is a miss)."""
-        path = self.cache_path(key)
-        try:
-            return read_json_record(path, "cache")
-        except (FileNotFoundError, KitaruCorruptRecordError):
-            return None
+    def cache_get(self, key: str) -> tuple[str, int, str] | None:
+        """The call that produced ``key``'s output as ``(exec_id, seq, invocation_id)``.
 
-    def cache_put(self, key: str, call_id: str) -> None:
-        """Record that ``call_id`` produced the output for ``key``.
-
-        Not fsynced: the cache is an optimisation, and a lost entry is only a miss.
+        The entry is a hard link to that call's record, so it names the call itself. None on a
+        miss; a malformed entry is only a miss (the caller still checks the call's own record).
         """
-        path = self.cache_path(key)
-        ensure_dir(path.parent)
-        record = {"schema_version": SCHEMA_VERSION, "call_id": call_id, "created_at": now_iso()}
-        write_json_record(path, record, durable=False)
+        path = self._cache_file(key)
+        try:
+            record = read_json_record(path, "call")
+            exec_id, seq, _ = layout.parse_sub_id("call id", record["call_id"], "c")
+            invocation_id = layout.validate_name("invocation id", record["invocation_id"])
+        except (FileNotFoundError, KitaruCorruptRecordError, KitaruUsageError):
+            return None
+        return exec_id, seq, invocation_id
+
+    def cache_put(self, key: str, exec_id: str, seq: int, invocation_id: str) -> bool:
+        """Record that call ``seq`` of ``exec_id`` produced the output for ``key``.
+
+        The entry is a hard link to the call's (completed, never rewritten) record: one
+        ``link`` call, which allocates nothing and is atomic. Not fsynced, and a failure (a
+        file system without hard links) is ignored: the cache is an optimisation, and a lost
+        entry is only a miss. An existing entry is replaced atomically. True if it was stored.
+        """
+        layout.validate_name("invocation id", invocation_id)
+        path = self._cache_file(key)
+        record = f"{self._folder(exec_id)}/calls/{_seq_name(seq, invocation_id)}"
+        try:
+            try:
+                os.link(record, path, follow_symlinks=False)
+            except FileExistsError:
+                tmp = f"{self._cache_dir}/.{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+                os.link(record, tmp, follow_symlinks=False)
+                os.replace(tmp, path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)  # rename() leaves both names when they are the same file
+        except OSError:
+            return False
+        return True
+
+    def convert_legacy_cache(self) -> int:
+        """Turn format-1 cache records (``cache/<aa>/<rest>.json``) into links; return how many.
+
+        Entries whose call is gone are dropped (the cache is derived data).
+        """
+        base = self.root / "cache"
+        converted = 0
+        try:
+            fans = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return 0
+        for fan in fans:
+            for entry in os.scandir(fan.path):
+                if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                    converted += self._convert_legacy_entry(fan.name + entry.name[:-5], entry.path)
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            with contextlib.suppress(OSError):
+                os.rmdir(fan.path)
+        return converted
+
+    def _convert_legacy_entry(self, key: str, path: str) -> int:
+        try:
+            record = read_json_record(Path(path), "cache")
+            exec_id, seq, _ = layout.parse_sub_id("call id", record["call_id"], "c")
+            call = self.read_call(exec_id, seq)
+            if call is None or not _HEX_KEY.fullmatch(key):
+                return 0
+            if not os.path.lexists(self.cache_path(key)):
+                self.cache_put(key, exec_id, seq, call["invocation_id"])
+        except (KitaruCorruptRecordError, KitaruUsageError, KitaruNotFoundError, OSError):
+            return 0
+        return 1
 
     # -- misc ----------------------------------------------------------------------------------
 

@@ -20,9 +20,14 @@ def calls(exec_id: str) -> list[dict[str, Any]]:
 
 
 def cache_files() -> list[Path]:
-    """Every cache entry file in the current project's store."""
+    """Every cache entry (named by its key) in the current project's store."""
     base = Path.cwd() / ".kitaru" / "cache"
-    return sorted(p for p in base.glob("*/*.json")) if base.is_dir() else []
+    return sorted(p for p in base.iterdir() if not p.name.startswith(".")) if base.is_dir() else []
+
+
+def cache_call_id(entry: Path) -> str:
+    """The call id a cache entry names (it is a hard link to that call's record)."""
+    return json.loads(entry.read_bytes())["call_id"]
 
 
 def raw_logs(exec_id: str) -> list[dict[str, Any]]:

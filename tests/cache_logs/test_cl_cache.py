@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import re
 import sys
 import textwrap
@@ -13,7 +14,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from cl_helpers import cache_files, calls, exec_dir
+from cl_helpers import cache_call_id, cache_files, calls, exec_dir
 
 import kitaru
 from kitaru import checkpoint, flow
@@ -435,28 +436,31 @@ def test_function_without_retrievable_source_never_hits() -> None:
 # -- the entry on disk, doctor ---------------------------------------------------------------------
 
 
-def test_cache_entry_file_layout() -> None:
+def test_cache_entry_is_a_hard_link_to_the_call_record() -> None:
     first = doubling.run(8)
     first.wait()
     [entry] = cache_files()
-    key = entry.parent.name + entry.stem
-    assert re.fullmatch(r"[0-9a-f]{2}", entry.parent.name)
-    assert re.fullmatch(r"[0-9a-f]{64}", key)
-    assert entry.parent.parent == Path.cwd() / ".kitaru" / "cache"
-    record = json.loads(entry.read_text())
-    assert record["call_id"] == f"{first.exec_id}.c1"
-    assert _only_call(first.exec_id)["cache_key"] == key
+    assert re.fullmatch(r"[0-9a-f]{64}", entry.name)
+    assert entry.parent == Path.cwd() / ".kitaru" / "cache"
+    record_file = exec_dir(first.exec_id) / "calls" / "0001-double.json"
+    # One name more for the same file: no copy, nothing allocated, `cat` shows the call.
+    assert os.path.samefile(entry, record_file) and not entry.is_symlink()
+    assert record_file.stat().st_nlink == 2
+    assert json.loads(entry.read_text()) == _only_call(first.exec_id)
+    assert _only_call(first.exec_id)["cache_key"] == entry.name
     # a hit writes no new entry and leaves the entry pointing at the original call
     doubling.run(8).wait()
     assert cache_files() == [entry]
-    assert json.loads(entry.read_text())["call_id"] == f"{first.exec_id}.c1"
+    assert cache_call_id(entry) == f"{first.exec_id}.c1"
 
 
 def _stale_entry(exec_id: str) -> Path:
+    """An entry naming call 99 of ``exec_id``, which never existed."""
     store = Store.open()
-    key = "ab" + "0" * 62
-    store.cache_put(key, f"{exec_id}.c99")
-    return store.cache_path(key)
+    entry = store.cache_path("ab" + "0" * 62)
+    record = _only_call(exec_id)
+    entry.write_text(json.dumps({**record, "call_id": f"{exec_id}.c99"}))
+    return entry
 
 
 def test_doctor_warns_about_an_entry_whose_call_is_gone_and_fix_removes_it() -> None:
@@ -493,30 +497,54 @@ def test_entry_of_a_deleted_execution_is_a_miss_and_is_replaced() -> None:
     assert second.wait() == 20
     assert RUNS == [10, 10]
     [entry] = cache_files()
-    assert json.loads(entry.read_text())["call_id"] == f"{second.exec_id}.c1"
+    assert cache_call_id(entry) == f"{second.exec_id}.c1"
 
 
-def test_entry_pointing_at_a_missing_call_is_a_miss() -> None:
+def _replace_entry(entry: Path, content: bytes) -> None:
+    entry.unlink()  # never write through the link: that would change the call's record
+    entry.write_bytes(content)
+
+
+def test_entry_naming_a_missing_call_is_a_miss() -> None:
     first = doubling.run(11)
     first.wait()
     [entry] = cache_files()
     record = json.loads(entry.read_text())
-    record["call_id"] = f"{first.exec_id}.c99"
-    entry.write_text(json.dumps(record))
+    _replace_entry(entry, json.dumps({**record, "call_id": f"{first.exec_id}.c99"}).encode())
     second = doubling.run(11)
     assert second.wait() == 22
     assert RUNS == [11, 11]
-    assert json.loads(entry.read_text())["call_id"] == f"{second.exec_id}.c1"
+    assert cache_call_id(entry) == f"{second.exec_id}.c1"
 
 
-def test_garbage_entry_is_a_miss() -> None:
-    doubling.run(12).wait()
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage", "hostile invocation id", "wrong key", "symlink"],
+)
+def test_damaged_entry_is_a_miss_and_never_followed(damage: str, tmp_path: Path) -> None:
+    first = doubling.run(12)
+    first.wait()
     [entry] = cache_files()
-    entry.write_text("{not json")
+    record = json.loads(entry.read_text())
+    if damage == "garbage":
+        _replace_entry(entry, b"{not json")
+    elif damage == "hostile invocation id":
+        _replace_entry(entry, json.dumps({**record, "invocation_id": "../../x"}).encode())
+    elif damage == "wrong key":  # names a real call whose record has another key
+        _replace_entry(entry, json.dumps({**record, "cache_key": "0" * 64}).encode())
+        (exec_dir(first.exec_id) / "calls" / "0001-double.json").write_text(
+            json.dumps({**record, "cache_key": "0" * 64})
+        )
+    else:
+        outside = tmp_path / "outside.json"
+        outside.write_text(json.dumps(record))
+        entry.unlink()
+        entry.symlink_to(outside)
     second = doubling.run(12)
     assert second.wait() == 24
     assert RUNS == [12, 12]
-    assert json.loads(entry.read_text())["call_id"] == f"{second.exec_id}.c1"
+    assert cache_call_id(entry) == f"{second.exec_id}.c1"
+    assert not entry.is_symlink()
 
 
 # -- submitted calls, replay -----------------------------------------------------------------------

@@ -92,7 +92,7 @@ def test_status_with_project(
     assert f"  Project root: {project_dir}" in lines
     assert f"  Store: {project_dir}/.kitaru" in lines
     assert "  Durability: full" in lines
-    assert "  Format: 1" in lines
+    assert "  Format: 2" in lines
     assert "  Active stack: local" in lines
     assert "  Executions: 3 (2 completed, 1 failed)" in lines
     assert "  KITARU_AUTH_TOKEN: supersec***" in lines

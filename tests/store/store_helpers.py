@@ -112,7 +112,8 @@ def torture_loop(root: str, seed: int) -> None:
         seq += 1
         size = rng.choice([10, 20_000, 100_000])
         add_call(store, exec_id, seq, os.urandom(size).hex()[:size])
-        store.cache_put(hashlib.sha256(f"{seed}-{seq}".encode()).hexdigest(), f"{exec_id}.c{seq}")
+        key = hashlib.sha256(f"{seed}-{seq}".encode()).hexdigest()
+        store.cache_put(key, exec_id, seq, f"step_{seq}")
         store.append_log(exec_id, {"message": "x" * rng.randint(1, 5000), "t": time.time()})
         new = rng.choice(["running", "waiting", "running"])
         store.update_state(exec_id, lambda s, new=new: {**s, "status": new})

@@ -27,7 +27,7 @@ def _populated(store: Store) -> tuple[str, str]:
     add_call(store, first, 1, "small")
     add_call(store, first, 2, "x" * 40_000)
     store.append_log(first, {"message": "hello"})
-    store.cache_put("ab" * 32, f"{first}.c1")
+    store.cache_put("ab" * 32, first, 1, "step_1")
     second = make_execution(store, status="waiting", flow="other")
     store.update_state(second, lambda s: {**s, "result": store.encode("y" * 40_000)})
     return first, second
@@ -74,6 +74,7 @@ def test_schema_invalid_records_are_errors(store: Store) -> None:
     (store.root / "format.json").write_bytes(b"[]")
     (store.root / "config.yaml").write_bytes(b"- a list\n")
     cache_file = store.cache_path("ab" * 32)
+    cache_file.unlink()
     cache_file.write_bytes(b'{"schema_version": 1, "call_id": "not-a-call"}')
     result = check_store(store)
     paths = {p["path"] for p in result["problems"] if p["code"] == "corrupt_record"}
@@ -86,7 +87,7 @@ def test_schema_invalid_records_are_errors(store: Store) -> None:
     assert result["errors"] == 4
     # A cache entry is derived and never fsynced: unreadable, it is only a miss (a warning).
     bad_cache = [p for p in result["problems"] if p["code"] == "bad_cache_entry"]
-    assert [p["path"] for p in bad_cache] == [f"cache/ab/{'ab' * 31}.json"]
+    assert [p["path"] for p in bad_cache] == [f"cache/{'ab' * 32}"]
     assert bad_cache[0]["severity"] == "warning"
 
 
@@ -190,11 +191,15 @@ def test_doctor_finds_all_four_kinds_and_fix_leaves_no_errors(store: Store) -> N
         ("error", "blob_hash_mismatch"),
         ("error", "corrupt_record"),
         ("error", "index_contradicts_state"),
+        # the call's cache entry is a hard link to the record truncated in place
+        ("warning", "bad_cache_entry"),
         ("warning", "temp_file"),
     ]
-    assert result["errors"] == 3 and result["warnings"] == 1 and not result["ok"]
+    assert result["errors"] == 3 and result["warnings"] == 2 and not result["ok"]
     fixed = check_store(store, fix=True)
-    assert fixed["fixed"] == 2  # the index and the temp file; records and blobs are never touched
+    # the index, the cache entry and the temp file; records and blobs are never touched
+    assert fixed["fixed"] == 3
+    assert call.exists()
     assert _codes(check_store(store)) == [
         ("error", "blob_hash_mismatch"),
         ("error", "corrupt_record"),

@@ -22,6 +22,7 @@ from kitaru.errors import (
 from kitaru.store import Store, layout
 from kitaru.store.atomic import read_bytes
 from kitaru.store.check import check_store
+from kitaru.store.store import FORMAT
 
 HELPERS = Path(store_helpers.__file__)
 
@@ -81,7 +82,7 @@ def test_files_0600_and_folders_0700_whatever_the_umask(project_dir: Path, umask
         exec_id = make_execution(store)
         add_call(store, exec_id, 1, "x" * 40_000)  # a blob too
         store.append_log(exec_id, {"message": "hi"})
-        store.cache_put("ab" * 32, f"{exec_id}.c1")
+        store.cache_put("ab" * 32, exec_id, 1, "step_1")
         with store.exec_lock(exec_id):
             pass
         store.runner_alive(exec_id)
@@ -120,11 +121,12 @@ def test_execution_ids_strictly_increase() -> None:
 
 @pytest.mark.corrupts_store
 def test_newer_format_is_refused(store: Store, project_dir: Path) -> None:
-    (store.root / "format.json").write_text('{"format": 2}\n')
+    newer = FORMAT + 1
+    (store.root / "format.json").write_text(f'{{"format": {newer}}}\n')
     for opener in (Store.open, Store.find):
-        with pytest.raises(KitaruStateError, match="format 2"):
+        with pytest.raises(KitaruStateError, match=f"format {newer}"):
             opener()
-    with pytest.raises(KitaruStateError, match="format 2"):
+    with pytest.raises(KitaruStateError, match=f"format {newer}"):
         Store.open(str(project_dir))
 
 

@@ -1,0 +1,129 @@
+"""``started.jsonl``: how start lines and call records combine into what readers see."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from store_helpers import add_call, make_execution
+
+from kitaru.errors import KitaruCorruptRecordError
+from kitaru.store import Store, now_iso
+from kitaru.store.check import check_store
+
+
+def _start(store: Store, exec_id: str, seq: int, attempt: int = 1, inv: str | None = None) -> None:
+    stream = store.start_stream(exec_id)
+    try:
+        line = {
+            "seq": seq,
+            "invocation_id": inv or f"step_{seq}",
+            "name": "step",
+            "checkpoint_type": None,
+            "attempt": attempt,
+            "started_at": now_iso(),
+        }
+        stream.write_line(orjson.dumps(line))
+    finally:
+        stream.close()
+
+
+def _failed(store: Store, exec_id: str, seq: int) -> None:
+    record = add_call(store, exec_id, seq, "unused")
+    attempt = {
+        "attempt_id": f"{exec_id}.c{seq}.1",
+        "status": "failed",
+        "started_at": record["started_at"],
+        "ended_at": now_iso(),
+        "metadata": {},
+        "failure": {"message": "boom", "exception_type": "ValueError", "traceback": None},
+    }
+    store.write_call(
+        exec_id, {**record, "status": "failed", "artifacts": [], "attempts": [attempt]}
+    )
+
+
+def _view(store: Store, exec_id: str) -> list[tuple[int, str, int]]:
+    return [(c["seq"], c["status"], len(c["attempts"])) for c in store.list_calls(exec_id)]
+
+
+def test_a_started_call_without_a_record_reads_as_running(store: Store) -> None:
+    exec_id = make_execution(store, status="running")
+    add_call(store, exec_id, 1, "done")
+    _start(store, exec_id, 2)
+    assert _view(store, exec_id) == [(1, "completed", 0), (2, "running", 0)]
+    running = store.list_calls(exec_id)[1]
+    assert running["call_id"] == f"{exec_id}.c2"
+    assert running["invocation_id"] == "step_2"
+    assert running["artifacts"] == [] and running["ended_at"] is None
+
+
+def test_the_record_wins_once_written(store: Store) -> None:
+    exec_id = make_execution(store, status="running")
+    _start(store, exec_id, 1)
+    add_call(store, exec_id, 1, "done")
+    assert _view(store, exec_id) == [(1, "completed", 0)]
+
+
+def test_a_new_attempt_after_a_failed_record_reads_as_running_with_the_earlier_attempts(
+    store: Store,
+) -> None:
+    exec_id = make_execution(store, status="running")
+    _start(store, exec_id, 1)
+    _failed(store, exec_id, 1)
+    assert _view(store, exec_id) == [(1, "failed", 1)]
+    _start(store, exec_id, 1, attempt=2)  # a retry runs the call again
+    assert _view(store, exec_id) == [(1, "running", 1)]
+
+
+def test_a_crashed_runner_turns_a_started_call_into_a_failed_attempt(store: Store) -> None:
+    exec_id = make_execution(store, status="running")  # no runner holds the lock
+    _start(store, exec_id, 1)
+    crashed = [store.crashed_call(c) for c in store.list_calls(exec_id)]
+    assert [(c["status"], c["attempts"][-1]["failure"]["message"]) for c in crashed] == [
+        ("failed", "the runner process exited")
+    ]
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_line_starts_fresh(store: Store) -> None:
+    exec_id = make_execution(store, status="running")
+    _start(store, exec_id, 1)
+    path = store.exec_dir(exec_id) / "started.jsonl"
+    with path.open("ab") as handle:
+        handle.write(b'{"seq": 2, "invocation_id": "st')  # a crash mid-append
+    assert _view(store, exec_id) == [(1, "running", 0)]
+    _start(store, exec_id, 3)
+    assert _view(store, exec_id) == [(1, "running", 0), (3, "running", 0)]
+    problems = check_store(store)["problems"]
+    assert sorted((p["severity"], p["code"]) for p in problems) == [
+        ("warning", "crashed_runner"),  # no runner holds this made-up execution's lock
+        ("warning", "torn_log_line"),
+    ]
+
+
+@pytest.mark.corrupts_store
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"not json at all", "invalid JSON on line 1"),
+        (
+            b'{"seq": "1", "invocation_id": "a", "name": "a", "attempt": 1, "started_at": "t"}',
+            "seq",
+        ),
+        (
+            b'{"seq": 1, "invocation_id": "../x", "name": "a", "attempt": 1, "started_at": "t"}',
+            "id",
+        ),
+        (b"[1, 2]", "not an object"),
+    ],
+)
+def test_a_damaged_line_before_the_last_is_an_error(store: Store, line: bytes, reason: str) -> None:
+    exec_id = make_execution(store, status="running")
+    path = store.exec_dir(exec_id) / "started.jsonl"
+    path.write_bytes(line + b"\n")
+    _start(store, exec_id, 1)
+    with pytest.raises(KitaruCorruptRecordError, match=reason.replace(".", r"\.")):
+        store.list_calls(exec_id)
+    errors = [p for p in check_store(store)["problems"] if p["severity"] == "error"]
+    assert [(p["code"], p["path"]) for p in errors] == [
+        ("corrupt_log_line", f"executions/{exec_id}/started.jsonl")
+    ]
