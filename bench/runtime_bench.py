@@ -97,6 +97,17 @@ def fresh_project(durability: str | None) -> Iterator[Path]:
             else:
                 os.environ[key] = value
         shutil.rmtree(folder, ignore_errors=True)
+        settle_disk()
+
+
+def settle_disk() -> None:
+    """Flush what the last (untimed) cleanup left pending, before the next timing starts.
+
+    Deleting a folder queues writeback and, on file systems mounted with ``discard``, TRIM
+    requests that are issued at the next journal commit; without this they land inside
+    whichever timing comes next, baseline or flow, and blur both.
+    """
+    os.sync()
 
 
 def timed_in_fresh_project(action: Callable[[], object], durability: str | None) -> float:
@@ -132,6 +143,7 @@ def atomic_write_samples(durable: bool, n: int = 200) -> list[float]:
         return samples
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        settle_disk()
 
 
 def plain_call_seconds(func: Callable[..., object], *args: object, n: int = 20000) -> float:

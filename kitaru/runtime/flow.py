@@ -171,7 +171,9 @@ class FlowDefinition:
         exec_id = store.claim_execution_id()
         with store.runner_lock(exec_id):
             state = first_state(store, self.name, settings["stack"])
-            store.create_execution(exec_id, self.spec(inputs, settings), state)
+            # Its id is returned only when the run settles, so its creation may become durable
+            # with the run's first durable write instead of costing a folder fsync of its own.
+            store.create_execution(exec_id, self.spec(inputs, settings), state, sync_now=False)
             status = execute_flow(store, exec_id, self.func, args, kwargs, settings)
         if status == "waiting":
             print(waiting_hint(exec_id), file=sys.stderr)

@@ -663,10 +663,19 @@ def _marker_diff(state: dict[str, Any], found: set[tuple[str, str]]) -> dict[str
     return {"missing": sorted(wanted - found), "extra": sorted(found - wanted)}
 
 
+# Filtered listings also read these status markers (see Store.candidate_ids), so an execution
+# marked only with one of them is still listed correctly.
+_ALWAYS_READ = {"running", "waiting"}
+
+
 def _contradicts(kind: str, diff: dict[str, Any]) -> bool:
-    """The right marker of ``kind`` is missing while one for another value exists."""
+    """The right marker of ``kind`` is missing while one for another value exists, and a
+    filtered listing would therefore miss or misreport the execution."""
     missing = any(k == kind for k, _ in diff["missing"])
-    return missing and any(k == kind for k, _ in diff["extra"])
+    others = {value for k, value in diff["extra"] if k == kind}
+    if kind == "status":
+        others -= _ALWAYS_READ
+    return missing and bool(others)
 
 
 def _recheck(

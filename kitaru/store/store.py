@@ -44,6 +44,7 @@ from kitaru.store.records import (
     EXECUTION_STATUSES,
     SCHEMA_VERSION,
     check_shape,
+    dump_json,
     dump_yaml,
     load_json,
     load_yaml,
@@ -324,7 +325,11 @@ class Store:
         if flow is not None:
             sets.append(self.index.ids(self.index.flow_dir(flow)))
         if status is not None:
-            sources = [status] + (["running"] if status == "failed" else [])
+            # A status change makes the new marker before writing state.json and drops the old
+            # one after, without fsyncs: after a power loss the old marker may be the only one.
+            # Old statuses are running or waiting (a crashed "running" also reads as failed),
+            # and both sets are small: their states are confirmed like every candidate's.
+            sources = dict.fromkeys([status, "running", "waiting"])
             found: set[str] = set()
             for name in sources:
                 found.update(self.index.ids(self.index.status_dir(name)))
@@ -384,8 +389,21 @@ class Store:
             os.chmod(self.root / "executions" / exec_id, 0o700)
             return exec_id
 
-    def create_execution(self, exec_id: str, spec: dict[str, Any], state: dict[str, Any]) -> None:
-        """Write a claimed execution's spec, first state and index markers."""
+    def create_execution(
+        self,
+        exec_id: str,
+        spec: dict[str, Any],
+        state: dict[str, Any],
+        *,
+        sync_now: bool = True,
+    ) -> None:
+        """Write a claimed execution's spec, first state and index markers.
+
+        ``sync_now=False`` leaves the folder fsync that makes the new names durable to the
+        execution's first durable write (a call or wait record creates its folder durably, a
+        status change fsyncs the folder). For a run whose id nobody has been given yet: a
+        power loss before then loses the execution whole or leaves an incomplete folder.
+        """
         path = self.exec_dir(exec_id)
         spec = {"schema_version": SCHEMA_VERSION, "exec_id": exec_id, **spec}
         state = {"schema_version": SCHEMA_VERSION, "exec_id": exec_id, **state}
@@ -397,7 +415,7 @@ class Store:
         # state.json's rename makes the execution visible, so execution.yaml (read only after
         # it) is written in place; one directory fsync then makes both new names durable.
         write_once(path / "execution.yaml", dump_yaml(spec), durable=self.durable)
-        write_json_record(path / "state.json", state, durable=self.durable)
+        write_atomic(path / "state.json", dump_json(state), durable=self.durable, sync_dir=sync_now)
 
     def read_spec(self, exec_id: str) -> dict[str, Any]:
         """The execution's ``execution.yaml``."""
@@ -517,9 +535,9 @@ class Store:
         check_shape("state", new, path)
         old_status, new_status = current["status"], new["status"]
         if new_status != old_status:
-            # Durable before the state names the new status: a power loss may then leave an
-            # extra marker (a warning), never a state whose marker is missing (an error).
-            self.mark(self.index.status_dir(new_status), exec_id, durable=self.durable)
+            # Not fsynced: a power loss may leave the old marker only, which filtered listings
+            # also read (see candidate_ids); doctor reports it and --fix rebuilds the index.
+            self.mark(self.index.status_dir(new_status), exec_id)
         write_json_record(path, new, durable=self.durable)
         if new_status != old_status:
             self.index.remove(self.index.status_dir(old_status), exec_id)

@@ -124,8 +124,32 @@ def test_contradicting_index_marker_is_an_error_and_fix_rebuilds(store: Store) -
     assert result["problems"][0]["path"] == f"index/status/completed/{first}"
     fixed = check_store(store, fix=True)
     assert fixed["ok"] and fixed["fixed"] == 1 and fixed["problems"][0]["fixed"]
-    assert store.candidate_ids(status="completed") == [first]
-    assert store.candidate_ids(status="failed") == []
+    assert first in store.candidate_ids(status="completed")
+    assert first not in store.candidate_ids(status="failed")
+    assert check_store(store)["problems"] == []
+
+
+def test_a_status_change_cut_by_a_power_loss_still_lists_right(store: Store) -> None:
+    """The new marker is not fsynced: the old one (running or waiting) may be all that is left."""
+    from kitaru.client import ExecutionStatus, KitaruClient
+
+    first, second = _populated(store)  # completed and waiting
+    store.index.remove(store.index.status_dir("completed"), first)
+    store.index.add(store.index.status_dir("running"), first)
+    listed = KitaruClient().executions.list(status="completed")
+    assert [e.exec_id for e in listed] == [first]
+    assert [e.exec_id for e in KitaruClient().executions.list(status="waiting")] == [second]
+    assert [e.status for e in KitaruClient().executions.list()] == [
+        ExecutionStatus.WAITING,
+        ExecutionStatus.COMPLETED,
+    ]
+    result = check_store(store)
+    assert result["ok"]
+    assert _codes(result) == [
+        ("warning", "index_missing_marker"),
+        ("warning", "index_stale_marker"),
+    ]
+    assert check_store(store, fix=True)["fixed"] == 2
     assert check_store(store)["problems"] == []
 
 
