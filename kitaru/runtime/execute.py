@@ -33,6 +33,7 @@ def open_store() -> Store:
     store, created = Store.open_or_create()
     if created:
         print(f"Created Kitaru project store at {store.root}", file=sys.stderr)
+    store.upgrade()  # an older store is brought to the current format before any write
     return store
 
 
