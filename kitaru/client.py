@@ -595,7 +595,7 @@ class _Project:
             "environment": env,
             "warning": None if store else "No Kitaru project found (run `kitaru init`).",
             "python_version": "{}.{}.{}".format(*sys.version_info[:3]),
-            "format": store and _store_format(),
+            "format": store.format if store else None,
             "durability": store.durability if store else None,
             "executions": counts,
         }
@@ -612,9 +612,3 @@ class _Project:
         if store is None:
             raise KitaruProjectNotFoundError("No Kitaru project found (run `kitaru init`).")
         return check_store(store, fix=fix)
-
-
-def _store_format() -> int:
-    from kitaru.store import FORMAT
-
-    return FORMAT

@@ -2,8 +2,8 @@
 
 Every record that ends up in the store is renamed into place from a temp file that was fsynced
 first, and its folder is fsynced after the rename, before the run ends. A record created in
-place (``execution.yaml``, reachable only once ``state.json`` is renamed in) is fsynced itself,
-and then its folder, before that rename.
+place (``execution.yaml``, reachable only once ``state.json`` is renamed in) is fsynced itself
+before that rename, and its folder after it, before the run ends.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def test_every_record_is_fsynced_before_and_after_its_rename(project_dir: Path) 
 
 
 def _created_in_place_problems(events: list[tuple[str, str, str]]) -> list[str]:
-    """Each ``execution.yaml`` is fsynced, then its folder, before ``state.json`` names it."""
+    """Each ``execution.yaml`` is fsynced before ``state.json`` is renamed in, its folder after."""
     problems = []
     created = [(i, path) for i, (kind, path, _) in enumerate(events) if kind == "create"]
     specs = [(i, path) for i, path in created if path.endswith("/execution.yaml")]

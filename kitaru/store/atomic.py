@@ -247,7 +247,9 @@ def is_torn_line(line: bytes) -> bool:
 def read_bytes(path: Path | str, *, limit: int = MAX_RECORD) -> bytes:
     """Read a whole file without following a symlink, refusing files over ``limit``."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        # O_NONBLOCK: a FIFO planted where a record belongs must not hang the reader (it is
+        # then refused as not a regular file); for regular files the flag changes nothing.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC)
     except FileNotFoundError:
         raise
     except OSError as exc:

@@ -226,7 +226,7 @@ def _check_top_records(store: Store, report: _Report) -> None:
             )
             if report.fix:
                 store.upgrade()
-                problem["fixed"] = True
+                problem["fixed"] = store.format == FORMAT
     except FileNotFoundError:
         report.add("error", "missing_record", path, "format.json is missing")
     except KitaruCorruptRecordError as exc:
@@ -560,22 +560,24 @@ def _report_orphans(report: _Report) -> None:
 
 
 def _check_cache(store: Store, report: _Report, *, fix: bool) -> None:
-    """Every cache entry must be a link to an existing call record."""
+    """Every cache entry must be a hard link to (or a copy of) an existing call record."""
     base = store.root / "cache"
     try:
+        if not stat.S_ISDIR(os.lstat(base).st_mode):
+            return  # a symlink (never followed) or a file: reported by the walk
         entries = list(os.scandir(base))
-    except FileNotFoundError:
+    except OSError:
         return
-    legacy = [e for e in entries if e.is_dir(follow_symlinks=False)]
-    if legacy:
-        _report_legacy_cache(store, base, len(legacy), report)
+    if store.legacy_cache_folders():
+        _report_legacy_cache(store, base, report)
     for entry in entries:
         if is_temp_name(entry.name) or entry.is_symlink() or entry.is_dir(follow_symlinks=False):
             continue  # temp files and symlinks are reported by the walk
         _check_cache_entry(store, Path(entry.path), report, fix=fix)
 
 
-def _report_legacy_cache(store: Store, base: Path, count: int, report: _Report) -> None:
+def _report_legacy_cache(store: Store, base: Path, report: _Report) -> None:
+    count = len(store.legacy_cache_folders())
     problem = report.add(
         "warning",
         "legacy_cache",
@@ -585,7 +587,7 @@ def _report_legacy_cache(store: Store, base: Path, count: int, report: _Report) 
     )
     if report.fix:
         store.convert_legacy_cache()
-        problem["fixed"] = True
+        problem["fixed"] = not store.legacy_cache_folders()
 
 
 def _check_cache_entry(store: Store, path: Path, report: _Report, *, fix: bool) -> None:

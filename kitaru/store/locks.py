@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kitaru.errors import KitaruCorruptRecordError, KitaruLockTimeoutError
 
-__all__ = ["FileLock", "HeldFileLock", "is_locked", "try_lock_fd"]
+__all__ = ["FOLDER_LOCK_FALLBACK", "FileLock", "HeldFileLock", "is_locked", "try_lock_fd"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -35,12 +35,24 @@ def _open_lock_file(path: Path, folder: bool = False) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
 
 
+# NFS emulates flock with POSIX record locks, and an exclusive one needs a descriptor open
+# for writing, which a folder cannot have: there a folder lock falls back to this file inside
+# it. Every process sees the same refusal on the same file system, so they all agree.
+FOLDER_LOCK_FALLBACK = "lock"
+_FOLDER_LOCK_REFUSED = {errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP}
+
+
 def try_lock_fd(path: Path, folder: bool = False) -> int | None:
     """Take an exclusive lock on ``path`` without waiting; return its descriptor or None."""
     fd = _open_lock_file(path, folder)
     try:
         if _flock_now(fd):
             return fd
+    except OSError as exc:
+        os.close(fd)
+        if folder and exc.errno in _FOLDER_LOCK_REFUSED:
+            return try_lock_fd(path / FOLDER_LOCK_FALLBACK)
+        raise
     except BaseException:
         os.close(fd)
         raise
@@ -165,12 +177,24 @@ class HeldFileLock:
         try:
             if self._fd is None:
                 self._fd = _open_lock_file(self.path, self.folder)
-            fd = self._fd
-            _poll(lambda: fd if _flock_now(fd) else None, self.timeout, self.what, self.path)
+            _poll(self._try, self.timeout, self.what, self.path)
             return self
         except BaseException:
             self._thread_lock.release()
             raise
+
+    def _try(self) -> int | None:
+        assert self._fd is not None
+        try:
+            return self._fd if _flock_now(self._fd) else None
+        except OSError as exc:
+            if not (self.folder and exc.errno in _FOLDER_LOCK_REFUSED):
+                raise
+        fd, self._fd = self._fd, None
+        os.close(fd)  # see FOLDER_LOCK_FALLBACK
+        self.path, self.folder = self.path / FOLDER_LOCK_FALLBACK, False
+        self._fd = _open_lock_file(self.path)
+        return self._fd if _flock_now(self._fd) else None
 
     def __exit__(self, *exc: object) -> None:
         try:

@@ -11,6 +11,7 @@ import errno
 import functools
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,11 @@ FORMAT = 2
 RUNNER_EXITED = "the runner process exited"
 NO_PROJECT = "No Kitaru project found (run `kitaru init`)."
 _HEX_KEY = re.compile(r"[0-9a-f]{8,128}")
+#: Status markers every filtered listing reads (see Store.candidate_ids and swap_state).
+ALWAYS_LISTED = ("running", "waiting")
 _MAX_STARTS = 1 << 30
+_LEGACY_FAN = re.compile(r"[0-9a-f]{2}")
+_LEGACY_ENTRY = re.compile(r"[0-9a-f]{62}\.json")
 _START_FIELDS = {
     "seq": int,
     "invocation_id": str,
@@ -83,10 +88,18 @@ def start_line_problem(entry: Any) -> str | None:
         value = entry.get(key)
         if not isinstance(value, expected) or isinstance(value, bool):
             return f"field {key!r} is missing or has the wrong type"
+    if entry["seq"] < 1 or entry["attempt"] < 1:
+        return "'seq' and 'attempt' must be positive"
+    if not isinstance(entry.get("checkpoint_type"), str | None):
+        return "field 'checkpoint_type' has the wrong type"
     try:
         layout.validate_name("invocation id", entry["invocation_id"])
     except KitaruUsageError as exc:
         return str(exc)
+    try:
+        datetime.fromisoformat(entry["started_at"])
+    except ValueError:
+        return "field 'started_at' is not an ISO 8601 time"
     return None
 
 
@@ -178,14 +191,21 @@ class Store:
     def upgrade(self) -> bool:
         """Bring an older store to the current format before writing to it; True if it did.
 
-        Format 1 differs only in its cache (``cache/<aa>/<rest>.json`` records): the entries
-        are turned into links, then ``format.json`` is bumped, so an interrupted upgrade is
-        simply done again. Readers need no upgrade: every format-1 record reads as before.
+        Format 1 differs in its cache (``cache/<aa>/<rest>.json`` records): the entries are
+        turned into links, then ``format.json`` is bumped, so an interrupted upgrade is simply
+        done again. Upgrades are serialised by a lock on the store folder. Readers need no
+        upgrade: every format-1 record reads as before.
         """
         if self.format >= FORMAT:
             return False
-        self.convert_legacy_cache()
-        write_atomic(self.root / "format.json", orjson.dumps({"format": FORMAT}) + b"\n")
+        with FileLock(self.root, what="store lock", folder=True):
+            path = self.root / "format.json"
+            current = load_json(read_bytes(path), path)
+            if isinstance(current, dict) and current.get("format") == FORMAT:
+                self.format = FORMAT  # another process upgraded it meanwhile
+                return False
+            self.convert_legacy_cache()
+            write_atomic(path, orjson.dumps({"format": FORMAT}) + b"\n")
         self.format = FORMAT
         return True
 
@@ -329,7 +349,7 @@ class Store:
             # one after, without fsyncs: after a power loss the old marker may be the only one.
             # Old statuses are running or waiting (a crashed "running" also reads as failed),
             # and both sets are small: their states are confirmed like every candidate's.
-            sources = dict.fromkeys([status, "running", "waiting"])
+            sources = dict.fromkeys([status, *ALWAYS_LISTED])
             found: set[str] = set()
             for name in sources:
                 found.update(self.index.ids(self.index.status_dir(name)))
@@ -535,9 +555,11 @@ class Store:
         check_shape("state", new, path)
         old_status, new_status = current["status"], new["status"]
         if new_status != old_status:
-            # Not fsynced: a power loss may leave the old marker only, which filtered listings
-            # also read (see candidate_ids); doctor reports it and --fix rebuilds the index.
-            self.mark(self.index.status_dir(new_status), exec_id)
+            # Leaving running or waiting, the new marker is not fsynced: a power loss may leave
+            # only the old one, which filtered listings also read (see candidate_ids). Leaving
+            # any other status (a retry of a failed run), it is made durable first.
+            durable = self.durable and old_status not in ALWAYS_LISTED
+            self.mark(self.index.status_dir(new_status), exec_id, durable=durable)
         write_json_record(path, new, durable=self.durable)
         if new_status != old_status:
             self.index.remove(self.index.status_dir(old_status), exec_id)
@@ -584,32 +606,54 @@ class Store:
         if not starts:
             return records
         by_seq = {rec["seq"]: rec for rec in records}
-        for seq, start in starts.items():
+        for seq, lines in starts.items():
             rec = by_seq.get(seq)
-            if rec is None or (
-                rec["status"] != "completed"
-                and rec["invocation_id"] == start["invocation_id"]
-                and start["attempt"] > len(rec["attempts"])
-            ):
-                by_seq[seq] = self._running_call(exec_id, start, rec)
+            if rec is not None and rec["status"] == "completed":
+                continue
+            done = len(rec["attempts"]) if rec else 0
+            if rec is not None and rec["status"] == "running":
+                done += 1  # a format-1 running record: an attempt that began (and crashed)
+            inv = rec["invocation_id"] if rec else lines[-1]["invocation_id"]
+            later = [
+                line for line in lines if line["attempt"] > done and line["invocation_id"] == inv
+            ]
+            if later:
+                by_seq[seq] = self._running_call(exec_id, later, rec)
         return [by_seq[seq] for seq in sorted(by_seq)]
 
-    @staticmethod
+    @classmethod
     def _running_call(
-        exec_id: str, start: dict[str, Any], rec: dict[str, Any] | None
+        cls, exec_id: str, lines: list[dict[str, Any]], rec: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """The record a started call would have: running, with the attempts so far."""
+        """The record a started call would have: running, with the attempts so far.
+
+        ``lines`` are its start lines newer than ``rec``. Each but the last began an attempt
+        that left no record: its runner died then.
+        """
+        first, last = lines[0], lines[-1]
+        call_id = f"{exec_id}.c{last['seq']}"
+        crashed = [
+            {
+                "attempt_id": f"{call_id}.{line['attempt']}",
+                "status": "failed",
+                "started_at": line["started_at"],
+                "ended_at": None,
+                "metadata": {},
+                "failure": cls.runner_exited_failure(),
+            }
+            for line in lines[:-1]
+        ]
         return {
             "schema_version": SCHEMA_VERSION,
-            "seq": start["seq"],
-            "call_id": f"{exec_id}.c{start['seq']}",
-            "name": start["name"],
-            "invocation_id": start["invocation_id"],
-            "checkpoint_type": start.get("checkpoint_type"),
+            "seq": last["seq"],
+            "call_id": call_id,
+            "name": last["name"],
+            "invocation_id": last["invocation_id"],
+            "checkpoint_type": last.get("checkpoint_type"),
             "status": "running",
-            "started_at": rec["started_at"] if rec else start["started_at"],
+            "started_at": rec["started_at"] if rec else first["started_at"],
             "ended_at": None,
-            "attempts": list(rec["attempts"]) if rec else [],
+            "attempts": [*(cls.crashed_call(rec)["attempts"] if rec else []), *crashed],
             "artifacts": [],
             "metadata": dict(rec["metadata"]) if rec else {},
             "original_call_id": None,
@@ -621,29 +665,26 @@ class Store:
         """``started.jsonl``, opened for the runner to append one line per call start."""
         return AppendStream(self.exec_dir(exec_id) / "started.jsonl")
 
-    def read_starts(self, exec_id: str) -> dict[int, dict[str, Any]]:
-        """The last start line of each call in ``started.jsonl`` (a torn last line is skipped)."""
+    def read_starts(self, exec_id: str) -> dict[int, list[dict[str, Any]]]:
+        """The well-formed start lines of each call in ``started.jsonl``, by attempt."""
         path = self.exec_dir(exec_id) / "started.jsonl"
         try:
             raw = read_bytes(path, limit=_MAX_STARTS)
         except FileNotFoundError:
             return {}
-        starts: dict[int, dict[str, Any]] = {}
-        lines = raw.split(b"\n")
-        for number, line in enumerate(lines):
+        attempts: dict[int, dict[int, dict[str, Any]]] = {}
+        for line in raw.split(b"\n"):
             if not line.strip():
                 continue
             try:
                 entry = orjson.loads(line)
             except orjson.JSONDecodeError:
-                if number == len(lines) - 1 or is_torn_line(line):
-                    continue  # cut off by a crash while appending
-                raise KitaruCorruptRecordError(path, f"invalid JSON on line {number + 1}") from None
-            problem = start_line_problem(entry)
-            if problem:
-                raise KitaruCorruptRecordError(path, f"line {number + 1}: {problem}")
-            starts[entry["seq"]] = entry
-        return starts
+                continue
+            # Start lines only say what is running; a damaged one (doctor reports it) must not
+            # make the execution unreadable, so it is skipped and the records stand.
+            if start_line_problem(entry) is None:
+                attempts.setdefault(entry["seq"], {})[entry["attempt"]] = entry
+        return {seq: [by[n] for n in sorted(by)] for seq, by in attempts.items()}
 
     def list_waits(self, exec_id: str) -> list[dict[str, Any]]:
         """The execution's wait records, in journal order."""
@@ -793,46 +834,67 @@ class Store:
             except FileExistsError:
                 tmp = f"{self._cache_dir}/.{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
                 os.link(record, tmp, follow_symlinks=False)
-                os.replace(tmp, path)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)  # rename() leaves both names when they are the same file
+                try:
+                    os.replace(tmp, path)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)  # left when rename fails or both names are one file
         except OSError:
             return False
         return True
 
-    def convert_legacy_cache(self) -> int:
-        """Turn format-1 cache records (``cache/<aa>/<rest>.json``) into links; return how many.
+    def legacy_cache_folders(self) -> list[str]:
+        """Format-1 cache folders (``cache/<aa>/``) still present.
 
-        Entries whose call is gone are dropped (the cache is derived data).
+        None when ``cache`` is not a real folder: a symlink there is never followed.
         """
-        base = self.root / "cache"
-        converted = 0
         try:
-            fans = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
-        except FileNotFoundError:
-            return 0
-        for fan in fans:
-            for entry in os.scandir(fan.path):
-                if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
-                    converted += self._convert_legacy_entry(fan.name + entry.name[:-5], entry.path)
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+            if not stat.S_ISDIR(os.lstat(self._cache_dir).st_mode):
+                return []
+            entries = list(os.scandir(self._cache_dir))
+        except OSError:
+            return []
+        return sorted(
+            e.path
+            for e in entries
+            if _LEGACY_FAN.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+        )
+
+    def convert_legacy_cache(self) -> int:
+        """Turn format-1 cache records into entries; return how many were kept.
+
+        Only ``cache/<aa>/<62 hex>.json`` regular files are read and removed; entries whose call
+        is gone are dropped (the cache is derived data). A folder that vanished (another
+        process converting it) or cannot be read is skipped and reported by doctor.
+        """
+        converted = 0
+        for fan in self.legacy_cache_folders():
+            try:
+                entries = list(os.scandir(fan))
+            except OSError:
+                continue
+            for entry in entries:
+                if _LEGACY_ENTRY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    key = os.path.basename(fan) + entry.name[: -len(".json")]
+                    converted += self._convert_legacy_entry(key, entry.path)
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
             with contextlib.suppress(OSError):
-                os.rmdir(fan.path)
+                os.rmdir(fan)
         return converted
 
     def _convert_legacy_entry(self, key: str, path: str) -> int:
         try:
-            record = read_json_record(Path(path), "cache")
+            record = read_json_record(path, "cache")
             exec_id, seq, _ = layout.parse_sub_id("call id", record["call_id"], "c")
             call = self.read_call(exec_id, seq)
-            if call is None or not _HEX_KEY.fullmatch(key):
-                return 0
-            if not os.path.lexists(self.cache_path(key)):
-                self.cache_put(key, exec_id, seq, call["invocation_id"])
         except (KitaruCorruptRecordError, KitaruUsageError, KitaruNotFoundError, OSError):
             return 0
-        return 1
+        if call is None:
+            return 0
+        if os.path.lexists(self._cache_file(key)):
+            return 1
+        return int(self.cache_put(key, exec_id, seq, call["invocation_id"]))
 
     # -- misc ----------------------------------------------------------------------------------
 

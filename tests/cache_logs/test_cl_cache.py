@@ -519,7 +519,7 @@ def test_entry_naming_a_missing_call_is_a_miss() -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["garbage", "hostile invocation id", "wrong key", "symlink"],
+    ["garbage", "hostile invocation id", "wrong key", "symlink", "fifo"],
 )
 def test_damaged_entry_is_a_miss_and_never_followed(damage: str, tmp_path: Path) -> None:
     first = doubling.run(12)
@@ -535,6 +535,9 @@ def test_damaged_entry_is_a_miss_and_never_followed(damage: str, tmp_path: Path)
         (exec_dir(first.exec_id) / "calls" / "0001-double.json").write_text(
             json.dumps({**record, "cache_key": "0" * 64})
         )
+    elif damage == "fifo":  # must not hang the lookup (nor doctor)
+        entry.unlink()
+        os.mkfifo(entry, 0o600)
     else:
         outside = tmp_path / "outside.json"
         outside.write_text(json.dumps(record))

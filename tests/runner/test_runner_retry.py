@@ -24,6 +24,7 @@ from runner_helpers import (
     settle,
     stop,
     unique_stem,
+    wait_until,
     write_script,
 )
 
@@ -133,6 +134,25 @@ def test_retry_completes_in_place_without_rerunning_finished_checkpoints(
     assert len({a.attempt_id for a in flaky.attempts}) == 2
     assert attempt_statuses(execution, "fetch") == ["completed"]
     assert attempt_statuses(execution, "fetch_2") == ["completed"]
+
+
+@pytest.mark.corrupts_store  # the damaged start line stays: doctor reports it
+def test_retry_works_past_a_damaged_start_line(pipeline_module, project_dir: Path) -> None:
+    exec_id = _failed_pipeline(pipeline_module, project_dir)
+    started = project_dir / ".kitaru" / "executions" / exec_id / "started.jsonl"
+    started.write_bytes(b"{not a start line}\n" + started.read_bytes())
+    client = KitaruClient()
+    assert call_statuses(client.executions.get(exec_id))["flaky"] == "failed"
+
+    client.executions.retry(exec_id)
+    running = wait_until(
+        lambda: (e := client.executions.get(exec_id)) and "finish" in call_statuses(e) and e
+    )
+    # Blocked in `finish`, which has a start line and no record yet.
+    assert call_statuses(running)["finish"] == "running"
+    (project_dir / "GO").touch()
+    assert handle(exec_id).wait(timeout=20)["value"] == 71
+    assert settle(exec_id).status == ExecutionStatus.COMPLETED
 
 
 def test_retry_returns_at_once_and_wait_returns_the_result(

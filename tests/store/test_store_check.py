@@ -337,3 +337,24 @@ def test_fs_type_reads_the_mount_table(store: Store) -> None:
     if not Path("/proc/self/mounts").exists():
         pytest.skip("no /proc/self/mounts")
     assert isinstance(check._fs_type(store.root), str)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "synced"),
+    [("running", "completed", False), ("waiting", "running", False), ("failed", "running", True)],
+)
+def test_a_new_status_marker_is_fsynced_only_when_listings_would_miss_the_old_one(
+    store: Store, monkeypatch: pytest.MonkeyPatch, old: str, new: str, synced: bool
+) -> None:
+    """Listings read running and waiting markers too; leaving any other status (a retry of a
+    failed run) makes the new marker durable before state.json names it."""
+    import kitaru.store.atomic as atomic
+
+    exec_id = make_execution(store, status=old)
+    synced_folders: list[str] = []
+    real = atomic.fsync_dir
+    monkeypatch.setattr(atomic, "fsync_dir", lambda p: (synced_folders.append(str(p)), real(p)))
+    store.update_state(exec_id, lambda s: {**s, "status": new})
+    marker_folder = str(store.index.status_dir(new))
+    assert (marker_folder in synced_folders) is synced
+    assert exec_id in store.candidate_ids(status=new)

@@ -199,3 +199,34 @@ def test_unknown_schema_version_is_refused(store: Store) -> None:
     path.write_bytes(orjson.dumps({**state, "schema_version": 9}))
     with pytest.raises(KitaruCorruptRecordError, match="schema version 9"):
         store.read_state(exec_id)
+
+
+def test_the_folder_lock_falls_back_to_a_lock_file_where_flock_on_a_folder_is_refused(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NFS emulates flock with POSIX locks, and an exclusive one needs a writable descriptor."""
+    import errno
+    import fcntl
+
+    from kitaru.errors import KitaruLockTimeoutError
+
+    exec_id = make_execution(store)
+    real_flock = fcntl.flock
+
+    def nfs_like(fd: int, operation: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode) and operation & fcntl.LOCK_EX:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_like)
+    held = store.held_exec_lock(exec_id)
+    with held:
+        assert (store.exec_dir(exec_id) / "lock").is_file()
+        with pytest.raises(KitaruLockTimeoutError):
+            store.exec_lock(exec_id, timeout=0.05).acquire()
+    held.close()
+    with store.exec_lock(exec_id):
+        with pytest.raises(KitaruLockTimeoutError):
+            store.exec_lock(exec_id, timeout=0.05).acquire()
+    store.update_state(exec_id, lambda s: {**s, "status": "failed"})
+    assert store.read_state(exec_id)["status"] == "failed"

@@ -1,101 +1,191 @@
-"""A format-1 store reads as before and is upgraded to the current format before a write."""
+"""A real format-1 store (tests/fixtures/format1) reads as before and is upgraded before a write."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
+import multiprocessing
 import os
+import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 
-import orjson
+import pytest
 
-from kitaru import checkpoint, flow
-from kitaru.client import KitaruClient
-from kitaru.store import FORMAT, Store, now_iso
+from kitaru.client import ExecutionStatus, KitaruClient
+from kitaru.store import FORMAT, Store
 from kitaru.store.check import check_store
 
-RUNS: list[int] = []
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "format1"
+OLD_PROJECT = "/tmp/old1/proj"
+COMPLETED, FAILED, CRASHED, WAITING = (
+    "kr-1m8b71znp5xq4j",
+    "kr-1m8b71zsqx7epr",
+    "kr-1m8b71zytb9xy0",
+    "kr-1m8b72032vj27r",
+)
 
 
-@checkpoint
-def triple(x: int) -> int:
-    RUNS.append(x)
-    return x * 3
+@pytest.fixture
+def old_store(project_dir: Path) -> Path:
+    """The fixture store copied into this test's project, as if it had always lived there."""
+    store = project_dir / ".kitaru"
+    shutil.copytree(FIXTURE / "kitaru-store", store)
+    (store / "objects").mkdir(exist_ok=True)  # empty in the fixture, so git drops it
+    shutil.copy(FIXTURE / "legacy_flows.py", project_dir / "legacy_flows.py")
+    for spec in store.glob("executions/*/execution.yaml"):
+        text = spec.read_text().replace(OLD_PROJECT, str(project_dir))
+        lines = [
+            f"python: {sys.executable}" if line.startswith("python:") else line
+            for line in text.splitlines()
+        ]
+        spec.write_text("\n".join(lines) + "\n")
+    return store
 
 
-@flow
-def tripling(x: int) -> int:
-    return triple(x)
+def _format(store: Path) -> int:
+    return json.loads((store / "format.json").read_text())["format"]
 
 
-def _as_format_1(store: Store) -> tuple[str, Path]:
-    """Rewrite the store's cache the way format 1 kept it; return the key and the old entry."""
-    [link] = [p for p in (store.root / "cache").iterdir()]
-    call_id = json.loads(link.read_bytes())["call_id"]
-    link.unlink()
-    legacy = store.root / "cache" / link.name[:2] / f"{link.name[2:]}.json"
-    legacy.parent.mkdir(mode=0o700)
-    record = {"schema_version": 1, "call_id": call_id, "created_at": now_iso()}
-    legacy.write_bytes(orjson.dumps(record))
-    legacy.chmod(0o600)
-    (store.root / "format.json").write_text('{"format": 1}\n')
-    return link.name, legacy
+def _tree(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file's content hash and mtime: any write, in place or not, changes it."""
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
-def _format(store: Store) -> int:
-    return json.loads((store.root / "format.json").read_text())["format"]
+def _legacy_flows(project_dir: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("legacy_flows", project_dir / "legacy_flows.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["legacy_flows"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_reading_a_format_1_store_writes_nothing(store: Store) -> None:
-    RUNS.clear()
-    handle = tripling.run(2)
-    assert handle.wait() == 6
-    _, legacy = _as_format_1(store)
-    before = sorted(str(p) for p in store.root.rglob("*"))
-    execution = KitaruClient().executions.get(handle.exec_id)
-    assert [c.status for c in execution.checkpoints] == ["completed"]
-    assert KitaruClient().executions.list()[0].exec_id == handle.exec_id
-    assert sorted(str(p) for p in store.root.rglob("*")) == before
-    assert _format(Store.open()) == 1 and legacy.is_file()
+@pytest.fixture
+def legacy_flows(old_store: Path, project_dir: Path):
+    yield _legacy_flows(project_dir)
+    sys.modules.pop("legacy_flows", None)
 
 
-def test_doctor_reports_a_format_1_store_and_fix_upgrades_it(store: Store) -> None:
-    handle = tripling.run(3)
-    handle.wait()
-    key, legacy = _as_format_1(store)
+def test_a_format_1_store_reads_as_before_and_reading_writes_nothing(old_store: Path) -> None:
+    before = _tree(old_store)
+    client = KitaruClient()
+    statuses = {e.exec_id: e.status for e in client.executions.list()}
+    assert statuses == {
+        COMPLETED: ExecutionStatus.COMPLETED,
+        FAILED: ExecutionStatus.FAILED,
+        CRASHED: ExecutionStatus.FAILED,  # its runner was SIGKILLed
+        WAITING: ExecutionStatus.WAITING,
+    }
+    crashed = client.executions.get(CRASHED)
+    die = crashed.checkpoints[-1]
+    assert (die.name, die.status) == ("die", "failed")  # a format-1 "running" record
+    assert die.attempts[-1].failure.message == "the runner process exited"
+    assert client.executions.get(WAITING).pending_wait.name == "approve"
+    assert [a.name for a in client.artifacts.list(COMPLETED)] == ["triple"]
+    assert [e.exec_id for e in client.executions.list(status="waiting")] == [WAITING]
+    report = client.project.doctor() if hasattr(client, "project") else check_store(Store.open())
+    assert report["ok"]
+    assert _tree(old_store) == before
+    assert _format(old_store) == 1
+
+
+def test_doctor_reports_a_format_1_store_and_fix_upgrades_it(old_store: Path) -> None:
     report = check_store(Store.open())
     assert report["ok"]
-    assert sorted(p["code"] for p in report["problems"]) == ["legacy_cache", "old_format"]
+    assert sorted(p["code"] for p in report["problems"]) == [
+        "crashed_runner",
+        "legacy_cache",
+        "old_format",
+    ]
     fixed = check_store(Store.open(), fix=True)
-    # The upgrade converts the cache too, so only the format is reported (as fixed).
-    assert [(p["code"], p["fixed"]) for p in fixed["problems"]] == [("old_format", True)]
-    assert _format(store) == FORMAT
-    assert not legacy.parent.exists()
-    link = store.root / "cache" / key
-    assert os.path.samefile(link, store.exec_dir(handle.exec_id) / "calls" / "0001-triple.json")
-    assert check_store(Store.open())["problems"] == []
+    assert [(p["code"], p["fixed"]) for p in fixed["problems"]] == [
+        ("old_format", True),
+        ("crashed_runner", False),
+    ]
+    assert _format(old_store) == FORMAT
+    entries = sorted((old_store / "cache").iterdir())
+    assert len(entries) == 4 and all(e.is_file() for e in entries)
+    home = old_store / "executions" / COMPLETED / "calls" / "0001-triple.json"
+    assert any(os.path.samefile(e, home) for e in entries)  # a hard link to the call record
+    assert [p["code"] for p in check_store(Store.open())["problems"]] == ["crashed_runner"]
 
 
-def test_the_next_run_upgrades_and_still_hits_the_old_cache_entry(store: Store) -> None:
-    RUNS.clear()
-    first = tripling.run(4)
-    assert first.wait() == 12
-    key, legacy = _as_format_1(store)
-    second = tripling.run(4)
-    assert second.wait() == 12
-    assert RUNS == [4]  # the body did not run again: the converted entry was found
-    assert _format(store) == FORMAT
-    assert not legacy.exists()
-    assert json.loads((store.root / "cache" / key).read_bytes())["call_id"] == f"{first.exec_id}.c1"
-    assert check_store(Store.open())["problems"] == []
+def test_the_next_run_upgrades_the_store_and_hits_an_old_cache_entry(
+    old_store: Path, legacy_flows: ModuleType
+) -> None:
+    handle = legacy_flows.tripling.run(2)
+    assert handle.wait() == 6
+    assert _format(old_store) == FORMAT
+    [call] = KitaruClient().executions.get(handle.exec_id).checkpoints
+    assert call.cached_from == f"{COMPLETED}.c1"  # recorded by format 1, found by format 2
+    assert not [p for p in (old_store / "cache").iterdir() if p.is_dir()]
+    assert [p["code"] for p in check_store(Store.open())["problems"]] == ["crashed_runner"]
 
 
-def test_an_old_entry_whose_call_is_gone_is_dropped(store: Store) -> None:
-    first = tripling.run(5)
-    first.wait()
-    key, legacy = _as_format_1(store)
-    record = orjson.loads(legacy.read_bytes())
-    legacy.write_bytes(orjson.dumps({**record, "call_id": f"{first.exec_id}.c9"}))
-    assert Store.open().upgrade() is True
-    assert Store.open().upgrade() is False  # already current
-    assert list((store.root / "cache").iterdir()) == []
-    assert _format(store) == FORMAT
+def test_a_crashed_format_1_run_is_retried_to_completion(old_store: Path) -> None:
+    client = KitaruClient()
+    client.executions.retry(CRASHED)
+    # `die` kills its runner again: the retry ends the same way, recorded in format 2.
+    execution = _settled(client, CRASHED)
+    assert execution.status == ExecutionStatus.FAILED
+    die = execution.checkpoints[-1]
+    assert [a.failure.message for a in die.attempts] == ["the runner process exited"] * 2
+    assert _format(old_store) == FORMAT
+    triple = execution.checkpoints[0]
+    assert (triple.status, len(triple.attempts)) == ("completed", 1)  # not run again
+
+
+def _settled(client: KitaruClient, exec_id: str):
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        execution = client.executions.get(exec_id)
+        if not execution.runner_alive and execution.status != ExecutionStatus.RUNNING:
+            return execution
+        time.sleep(0.05)
+    raise AssertionError(f"{exec_id} did not settle")
+
+
+def _upgrade(root: str, start: multiprocessing.synchronize.Event) -> None:
+    start.wait(10)
+    Store.open_at(Path(root)).upgrade()
+
+
+def test_two_processes_upgrading_at_once_both_succeed(old_store: Path) -> None:
+    start = multiprocessing.Event()
+    procs = [
+        multiprocessing.Process(target=_upgrade, args=(str(old_store), start)) for _ in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    start.set()
+    for proc in procs:
+        proc.join(20)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    assert _format(old_store) == FORMAT
+    assert len(list((old_store / "cache").iterdir())) == 4
+    assert [p["code"] for p in check_store(Store.open())["problems"]] == ["crashed_runner"]
+
+
+def test_an_upgrade_never_follows_a_symlinked_cache_folder(old_store: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    shutil.move(old_store / "cache", outside)
+    (outside / "ab").mkdir(exist_ok=True)
+    (outside / "ab" / "notes.txt").write_text("keep me")
+    (outside / "top.txt").write_text("keep me too")
+    (old_store / "cache").symlink_to(outside)
+    before = _tree(outside)
+    fixed = check_store(Store.open(), fix=True)
+    assert Store.open().upgrade() is False  # done by doctor --fix
+    assert _tree(outside) == before
+    assert ("warning", "symlink") in {(p["severity"], p["code"]) for p in fixed["problems"]}
+    (old_store / "cache").unlink()
+    (old_store / "cache").mkdir(mode=0o700)
