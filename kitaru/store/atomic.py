@@ -44,6 +44,15 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # Temp names only need to be unique among this process's writers (the pid covers the rest).
 _temp_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+_pid = os.getpid()
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _fsync(fd: int) -> None:
@@ -94,7 +103,7 @@ def _create_temp(directory: str, name: str, path: Path | str) -> tuple[str, int]
     """Create a fresh temp file beside ``path``; return its name and descriptor."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     for _ in range(8):
-        tmp = f"{directory}/.{name}.{os.getpid()}.{next(_temp_counter):08x}{TEMP_SUFFIX}"
+        tmp = f"{directory}/.{name}.{_pid}.{next(_temp_counter):08x}{TEMP_SUFFIX}"
         try:
             return tmp, os.open(tmp, flags, FILE_MODE)
         except FileExistsError:
