@@ -56,6 +56,14 @@ class CallScope:
         return f"{self.run.exec_id}.c{self.seq}"
 
 
+def _next_attempt(attempts: list[dict[str, Any]]) -> int:
+    """The number of a call's next attempt: one after its last (unique even past a gap)."""
+    if not attempts:
+        return 1
+    last = str(attempts[-1].get("attempt_id", "")).rpartition(".")[2]
+    return int(last) + 1 if last.isdigit() else len(attempts) + 1
+
+
 def merge_metadata(target: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Merge ``new`` into ``target``: dicts merge, anything else is last-write-wins."""
     for key, value in new.items():
@@ -306,7 +314,7 @@ class FlowRun:
                 "invocation_id": record["invocation_id"],
                 "name": record["name"],
                 "checkpoint_type": record["checkpoint_type"],
-                "attempt": len(record["attempts"]) + 1,
+                "attempt": _next_attempt(record["attempts"]),
                 "started_at": started,
             }
         )
@@ -384,7 +392,7 @@ class FlowRun:
         """Add an ended attempt to ``record``; the call's ``ended_at`` is that attempt's end."""
         ended = now_iso()
         attempt = {
-            "attempt_id": f"{scope.call_id}.{len(record['attempts']) + 1}",
+            "attempt_id": f"{scope.call_id}.{_next_attempt(record['attempts'])}",
             "status": "failed" if failure else "completed",
             "started_at": started,
             "ended_at": ended,

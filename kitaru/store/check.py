@@ -126,12 +126,14 @@ def _summary(report: _Report) -> dict[str, Any]:
 
 def _walk(root: Path, report: _Report) -> None:
     """One pass over every entry: temp files, symlinks, group/world-writable entries."""
-    _check_mode(root, os.lstat(root), report)
+    _check_mode(root, os.stat(root), report)  # the folder itself, even through a symlink
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue  # removed since it was listed (an upgrade or a fix running meanwhile)
         except OSError as exc:
             report.add("error", "unreadable", folder, f"cannot list folder: {exc.strerror}")
             continue
@@ -146,7 +148,10 @@ def _walk(root: Path, report: _Report) -> None:
                     f"remove it: rm {path}",
                 )
                 continue
-            _check_mode(path, entry.stat(follow_symlinks=False), report)
+            try:
+                _check_mode(path, entry.stat(follow_symlinks=False), report)
+            except FileNotFoundError:
+                continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(path)
             elif is_temp_name(entry.name):
@@ -296,7 +301,7 @@ def _check_execution(store: Store, exec_id: str, path: Path, report: _Report) ->
             )
         else:
             report.states[exec_id] = state
-        if state["status"] == "running" and not store.runner_alive(exec_id):
+        if state["status"] == "running" and not _runner_alive(store, exec_id, report):
             report.add(
                 "warning",
                 "crashed_runner",
@@ -316,6 +321,14 @@ def _check_execution(store: Store, exec_id: str, path: Path, report: _Report) ->
     _check_journal(path / "waits", "wait", report)
     _check_log(path / "logs.jsonl", report)
     _check_log(path / "started.jsonl", report, line_problem=start_line_problem)
+
+
+def _runner_alive(store: Store, exec_id: str, report: _Report) -> bool:
+    try:
+        return store.runner_alive(exec_id)
+    except KitaruCorruptRecordError as exc:
+        report.add("error", "corrupt_record", Path(exc.path), exc.reason, "remove it")
+        return True  # unknown: do not also call it crashed
 
 
 def _read_record(path: Path, kind: str, report: _Report, *, yaml: bool = False) -> dict | None:

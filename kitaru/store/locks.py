@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -35,11 +36,12 @@ def _open_lock_file(path: Path, folder: bool = False) -> int:
     return os.open(path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o600)
 
 
-# NFS emulates flock with POSIX record locks, and an exclusive one needs a descriptor open
-# for writing, which a folder cannot have: there a folder lock falls back to this file inside
-# it. Every process sees the same refusal on the same file system, so they all agree.
+# A file system that does not support flock on a folder (EBADF: it wants a descriptor open
+# for writing; EOPNOTSUPP) gets a folder lock on this file inside it instead. The refusal is a
+# property of the file system, so every process on it agrees. Transient errors (ENOLCK) are
+# not refusals: falling back on them would split the lockers.
 FOLDER_LOCK_FALLBACK = "lock"
-_FOLDER_LOCK_REFUSED = {errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP}
+_FOLDER_LOCK_REFUSED = {errno.EBADF, errno.EOPNOTSUPP}
 
 
 def try_lock_fd(path: Path, folder: bool = False) -> int | None:
@@ -69,12 +71,15 @@ def is_locked(path: Path) -> bool:
     if not path.exists():
         return False
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        # O_NONBLOCK: a FIFO planted where the lock file belongs must not hang the probe.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC)
     except FileNotFoundError:
         return False
     except OSError as exc:  # e.g. ELOOP: a symlink planted where the lock file belongs
         raise KitaruCorruptRecordError(path, f"cannot open lock file: {exc.strerror}") from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KitaruCorruptRecordError(path, "lock file is not a regular file")
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):

@@ -198,7 +198,8 @@ class Store:
         """
         if self.format >= FORMAT:
             return False
-        with FileLock(self.root, what="store lock", folder=True):
+        # The real folder: .kitaru may be reached through a symlink (locks never follow one).
+        with FileLock(Path(os.path.realpath(self.root)), what="store lock", folder=True):
             path = self.root / "format.json"
             current = load_json(read_bytes(path), path)
             if isinstance(current, dict) and current.get("format") == FORMAT:
@@ -470,10 +471,13 @@ class Store:
         """A call left ``running`` by a runner that died, read as failed (with that attempt)."""
         if call["status"] != "running":
             return call
+        # A running view made from start lines knows its current attempt; a stored record
+        # (format 1) began its next one.
+        number = call.get("attempt") or len(call["attempts"]) + 1
         attempt = {
-            "attempt_id": f"{call['call_id']}.{len(call['attempts']) + 1}",
+            "attempt_id": f"{call['call_id']}.{number}",
             "status": "failed",
-            "started_at": call.get("started_at"),
+            "started_at": call.get("attempt_started_at") or call.get("started_at"),
             "ended_at": None,
             "metadata": {},
             "failure": cls.runner_exited_failure(),
@@ -659,6 +663,9 @@ class Store:
             "original_call_id": None,
             "cached_from": None,
             "parent_call_ids": [],
+            # the attempt running now (read views only, never written)
+            "attempt": last["attempt"],
+            "attempt_started_at": last["started_at"],
         }
 
     def start_stream(self, exec_id: str) -> AppendStream:
@@ -670,8 +677,8 @@ class Store:
         path = self.exec_dir(exec_id) / "started.jsonl"
         try:
             raw = read_bytes(path, limit=_MAX_STARTS)
-        except FileNotFoundError:
-            return {}
+        except (FileNotFoundError, KitaruCorruptRecordError):
+            return {}  # not a regular file, or too large: doctor reports it; the records stand
         attempts: dict[int, dict[int, dict[str, Any]]] = {}
         for line in raw.split(b"\n"):
             if not line.strip():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import orjson
 import pytest
 from store_helpers import add_call, make_execution
@@ -105,6 +108,38 @@ def test_every_crash_of_a_call_stays_in_its_attempt_history(store: Store) -> Non
         (f"{exec_id}.c1.1", "the runner process exited"),
         (f"{exec_id}.c1.2", "the runner process exited"),
     ]
+
+
+def test_each_crashed_attempt_keeps_its_own_start_time_and_number(store: Store) -> None:
+    exec_id = make_execution(store, status="running")  # no runner holds the lock
+    path = store.exec_dir(exec_id) / "started.jsonl"
+    lines = [
+        _line(seq=1, invocation_id="step_1", attempt=n, started_at=f"2026-01-0{n}T00:00:00+00:00")
+        for n in (2, 3)  # attempt 1's line was damaged and is skipped
+    ]
+    path.write_bytes(b"{damaged\n" + b"\n".join(lines) + b"\n")
+    [crashed] = [store.crashed_call(c) for c in store.list_calls(exec_id)]
+    assert [(a["attempt_id"], a["started_at"]) for a in crashed["attempts"]] == [
+        (f"{exec_id}.c1.2", "2026-01-02T00:00:00+00:00"),
+        (f"{exec_id}.c1.3", "2026-01-03T00:00:00+00:00"),
+    ]
+
+
+@pytest.mark.corrupts_store
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_an_unreadable_start_file_leaves_the_records_readable(
+    store: Store, kind: str, tmp_path: Path
+) -> None:
+    exec_id = make_execution(store, status="running")
+    add_call(store, exec_id, 1, "done")
+    path = store.exec_dir(exec_id) / "started.jsonl"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    else:
+        (tmp_path / "elsewhere.jsonl").write_bytes(_line(seq=2) + b"\n")
+        path.symlink_to(tmp_path / "elsewhere.jsonl")
+    assert _view(store, exec_id) == [(1, "completed", 0)]
+    assert not check_store(store)["ok"] or kind == "symlink"
 
 
 def test_a_torn_last_line_is_skipped_and_the_next_line_starts_fresh(store: Store) -> None:

@@ -189,3 +189,27 @@ def test_an_upgrade_never_follows_a_symlinked_cache_folder(old_store: Path, tmp_
     assert ("warning", "symlink") in {(p["severity"], p["code"]) for p in fixed["problems"]}
     (old_store / "cache").unlink()
     (old_store / "cache").mkdir(mode=0o700)
+
+
+def test_a_store_reached_through_a_symlink_is_upgraded(
+    old_store: Path, project_dir: Path, tmp_path: Path, legacy_flows: ModuleType
+) -> None:
+    real = tmp_path / "real-store"
+    shutil.move(old_store, real)
+    old_store.symlink_to(real)
+    assert legacy_flows.tripling.run(2).wait() == 6
+    assert _format(real) == FORMAT
+    assert [p["code"] for p in check_store(Store.open())["problems"]] == ["crashed_runner"]
+
+
+def test_a_fifo_for_a_runner_lock_is_an_error_not_a_hang(old_store: Path) -> None:
+    lock = old_store / "executions" / CRASHED / "runner.lock"
+    lock.unlink()
+    os.mkfifo(lock, 0o600)
+    report = check_store(Store.open())  # would block forever opening the FIFO
+    assert ("error", "corrupt_record") in {(p["severity"], p["code"]) for p in report["problems"]}
+    with pytest.warns(RuntimeWarning, match="lock file is not a regular file"):
+        listed = {e.exec_id for e in KitaruClient().executions.list()}
+    assert COMPLETED in listed and CRASHED not in listed
+    lock.unlink()
+    lock.touch(mode=0o600)
