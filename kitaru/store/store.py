@@ -192,9 +192,9 @@ class Store:
         """Bring an older store to the current format before writing to it; True if it did.
 
         Format 1 differs in its cache (``cache/<aa>/<rest>.json`` records): the entries are
-        turned into links, then ``format.json`` is bumped, so an interrupted upgrade is simply
-        done again. Upgrades are serialised by a lock on the store folder. Readers need no
-        upgrade: every format-1 record reads as before.
+        turned into hard links to their call records, then ``format.json`` is bumped, so an
+        interrupted upgrade is simply done again. Upgrades are serialised by a lock on the
+        store folder. Readers need no upgrade: every format-1 record reads as before.
         """
         if self.format >= FORMAT:
             return False
@@ -346,10 +346,10 @@ class Store:
         if flow is not None:
             sets.append(self.index.ids(self.index.flow_dir(flow)))
         if status is not None:
-            # A status change makes the new marker before writing state.json and drops the old
-            # one after, without fsyncs: after a power loss the old marker may be the only one.
-            # Old statuses are running or waiting (a crashed "running" also reads as failed),
-            # and both sets are small: their states are confirmed like every candidate's.
+            # A change away from running or waiting does not fsync the new marker (swap_state):
+            # after a power loss the old marker may be the only one, so those two small sets
+            # are always read (a crashed "running" also reads as failed). Every candidate's
+            # state is confirmed by the caller anyway.
             sources = dict.fromkeys([status, *ALWAYS_LISTED])
             found: set[str] = set()
             for name in sources:
