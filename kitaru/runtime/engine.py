@@ -101,7 +101,6 @@ class FlowRun:
         self.diverged: KitaruDivergenceError | None = None
         self.capture = LogCapture(store, exec_id)
         store.upgrade()  # an older store is brought to the current format before any write
-        self._exec_lock = store.held_exec_lock(exec_id)
         self._starts: AppendStream | None = None
         self._state_seen: tuple[int, int, int] | None = None
         self.thread_id = threading.get_ident()
@@ -302,9 +301,12 @@ class FlowRun:
         }
 
     def write_call(self, record: dict[str, Any]) -> None:
-        """Write a call record under the execution lock."""
-        with self._exec_lock:
-            self.store.write_call(self.exec_id, record)
+        """Write a call record.
+
+        No execution lock: this process holds the runner lock, which makes it the only writer
+        of the execution's ``calls/`` (the lock orders changes between processes).
+        """
+        self.store.write_call(self.exec_id, record)
 
     def _note_start(self, record: dict[str, Any], started: str) -> None:
         """Append the call's start to ``started.jsonl`` (one line; not fsynced, like logs)."""
@@ -447,7 +449,6 @@ class FlowRun:
 
     def close(self) -> None:
         """Release what the run holds open."""
-        self._exec_lock.close()
         with self._lock:
             if self._starts is not None:
                 self._starts.close()

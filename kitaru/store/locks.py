@@ -13,14 +13,13 @@ import errno
 import fcntl
 import os
 import stat
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from kitaru.errors import KitaruCorruptRecordError, KitaruLockTimeoutError
 
-__all__ = ["FOLDER_LOCK_FALLBACK", "FileLock", "HeldFileLock", "is_locked", "try_lock_fd"]
+__all__ = ["FOLDER_LOCK_FALLBACK", "FileLock", "is_locked", "try_lock_fd"]
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -157,59 +156,3 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-class HeldFileLock:
-    """An flock taken and released many times on one open descriptor (for a busy runner).
-
-    Saves an open/close per acquisition. Threads of this process are excluded by a thread lock
-    first, since they share the descriptor and flock does not tell them apart.
-    """
-
-    def __init__(
-        self, path: Path, *, timeout: float = 30.0, what: str = "lock", folder: bool = False
-    ) -> None:
-        self.path = path
-        self.timeout = timeout
-        self.what = what
-        self.folder = folder
-        self._thread_lock = threading.Lock()
-        self._fd: int | None = None
-
-    def __enter__(self) -> HeldFileLock:
-        if not self._thread_lock.acquire(timeout=self.timeout):
-            raise KitaruLockTimeoutError(f"Timed out waiting for the {self.what} {self.path}.")
-        try:
-            if self._fd is None:
-                self._fd = _open_lock_file(self.path, self.folder)
-            _poll(self._try, self.timeout, self.what, self.path)
-            return self
-        except BaseException:
-            self._thread_lock.release()
-            raise
-
-    def _try(self) -> int | None:
-        assert self._fd is not None
-        try:
-            return self._fd if _flock_now(self._fd) else None
-        except OSError as exc:
-            if not (self.folder and exc.errno in _FOLDER_LOCK_REFUSED):
-                raise
-        fd, self._fd = self._fd, None
-        os.close(fd)  # see FOLDER_LOCK_FALLBACK
-        self.path, self.folder = self.path / FOLDER_LOCK_FALLBACK, False
-        self._fd = _open_lock_file(self.path)
-        return self._fd if _flock_now(self._fd) else None
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
-
-    def close(self) -> None:
-        """Close the descriptor (not while held)."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)

@@ -39,7 +39,7 @@ from kitaru.store.atomic import (
     write_once,
 )
 from kitaru.store.index import Index
-from kitaru.store.locks import FileLock, HeldFileLock, is_locked
+from kitaru.store.locks import FileLock, is_locked
 from kitaru.store.objects import BlobStore, decode_value, encode_value
 from kitaru.store.records import (
     EXECUTION_STATUSES,
@@ -377,10 +377,6 @@ class Store:
         runner holds the lock for as long as it lives.
         """
         return FileLock(self.exec_dir(exec_id) / "runner.lock", timeout=timeout, what="runner lock")
-
-    def held_exec_lock(self, exec_id: str) -> HeldFileLock:
-        """An execution lock kept open for repeated use by one runner."""
-        return HeldFileLock(self.exec_dir(exec_id), what="execution lock", folder=True)
 
     def mark(self, folder: Path, exec_id: str, *, durable: bool = False) -> None:
         """Add ``exec_id``'s index marker in ``folder`` (a hard link to its ``runner.lock``)."""
@@ -816,6 +812,8 @@ class Store:
         miss; a malformed entry is only a miss (the caller still checks the call's own record).
         """
         path = self._cache_file(key)
+        if not os.access(path, os.F_OK, follow_symlinks=False):
+            return None  # the common miss, without raising and catching an exception
         try:
             record = read_json_record(path, "call")
             exec_id, seq, _ = layout.parse_sub_id("call id", record["call_id"], "c")
