@@ -156,10 +156,35 @@ def load_yaml(raw: bytes, path: Path) -> Any:
 
 
 def dump_yaml(data: Any) -> bytes:
-    """Encode a record as block-style YAML."""
+    """Encode a record as block-style YAML.
+
+    A mapping is written item by item, and each item's text is remembered: the YAML
+    representer is slow, and most of an execution's spec (its source, settings, defaults) is
+    the same for every run of a flow. Block mappings concatenate, so the text is what one
+    dump of the whole mapping gives. Items are remembered by ``repr``, which is exact for
+    every type the safe dumper can write (``nan``, ``1`` and ``1.0``, tuples and lists differ).
+    """
+    if not isinstance(data, dict):
+        return _dump_yaml_text(data).encode()
+    parts = []
+    for key, value in data.items():
+        memo_key = repr((key, value))
+        text = _ITEM_TEXT.get(memo_key)
+        if text is None:
+            text = _dump_yaml_text({key: value})
+            if len(_ITEM_TEXT) >= 512:
+                _ITEM_TEXT.clear()
+            _ITEM_TEXT[memo_key] = text
+        parts.append(text)
+    return "".join(parts).encode()
+
+
+_ITEM_TEXT: dict[str, str] = {}
+
+
+def _dump_yaml_text(data: Any) -> str:
     yaml, _, dumper = _yaml()
-    text = yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False)
-    return text.encode()
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False)
 
 
 def read_json_record(path: Path | str, kind: str) -> dict[str, Any]:

@@ -225,3 +225,26 @@ def test_the_folder_lock_falls_back_to_a_lock_file_where_flock_on_a_folder_is_re
             store.exec_lock(exec_id, timeout=0.05).acquire()
     store.update_state(exec_id, lambda s: {**s, "status": "failed"})
     assert store.read_state(exec_id)["status"] == "failed"
+
+
+def test_yaml_items_are_remembered_without_changing_the_text() -> None:
+    """dump_yaml remembers each item's text; it must equal one dump of the whole mapping."""
+    import yaml
+
+    from kitaru.store.records import dump_yaml, load_yaml
+
+    def whole(data: dict) -> bytes:
+        return yaml.dump(data, Dumper=yaml.SafeDumper, sort_keys=False).encode()
+
+    cases = [
+        {"a": 1, "b": 1.0, "c": True, "d": None, "e": "null", "f": "yes", "g": "0o17"},
+        {"n": float("nan"), "i": float("inf"), "x": 1e-05, "s": "multi\nline\n"},
+        {"nested": {"list": [1, {"k": [None, "v"]}], "empty": {}}, "u": "é \x85 \u2028"},
+        {1: "an int key", "t": "2026-11-26T05:00:00+00:00"},
+    ]
+    for data in cases * 2:  # the second round is served from memory
+        text = dump_yaml(data)
+        assert text == whole(data)
+        loaded = load_yaml(text, "x")
+        assert repr(loaded) == repr(data)
+    assert dump_yaml({"v": 1}) != dump_yaml({"v": 1.0}) != dump_yaml({"v": True})
