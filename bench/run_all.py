@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import runtime_bench as rb  # noqa: E402
 
-REPS = int(os.environ.get("KITARU_BENCH_REPS", "7"))
+REPS = int(os.environ.get("KITARU_BENCH_REPS", "15"))
 HERE = Path(__file__).resolve().parent
 # The standalone benchmarks run after the runtime table, each in its own process:
 # (section name, script, timeout in seconds). KITARU_BENCH_SKIP=cli,waits skips some.
