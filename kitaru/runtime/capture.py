@@ -57,6 +57,8 @@ class LogCapture:
 
     def end_call(self, scope: Any) -> None:
         """Log what a finished checkpoint call left unfinished, under that call."""
+        if not self._partial:
+            return
         with self._lock:
             pending = [
                 (key, self._partial.pop(key)) for key in list(self._partial) if key[1] == scope.seq

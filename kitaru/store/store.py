@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,8 +77,20 @@ _DEFAULT_CONFIG = {"schema_version": 1, "durability": "full", "default_wait_time
 
 
 def now_iso() -> str:
-    """The current time as an ISO 8601 UTC string with microseconds."""
-    return datetime.now(UTC).isoformat()
+    """The current time as an ISO 8601 UTC string with microseconds.
+
+    The same text as ``datetime.now(UTC).isoformat()``; the part up to the second is formatted
+    once per second (a run takes several timestamps per checkpoint).
+    """
+    global _second_text
+    second, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    cached = _second_text
+    if cached[0] != second:
+        cached = _second_text = (second, datetime.fromtimestamp(second, UTC).isoformat()[:19])
+    return f"{cached[1]}.{micro:06d}+00:00" if micro else f"{cached[1]}+00:00"
+
+
+_second_text: tuple[int, str] = (-1, "")
 
 
 def start_line_problem(entry: Any) -> str | None:
