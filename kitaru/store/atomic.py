@@ -42,6 +42,7 @@ TEMP_SUFFIX = ".tmp"
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 # Temp names only need to be unique among this process's writers (the pid covers the rest).
 _temp_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _pid = os.getpid()
@@ -99,13 +100,23 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _fill(fd: int, data: bytes, *, durable: bool) -> None:
+    """Write a new file's whole content through ``fd`` (0600, fsynced if durable), then close."""
+    try:
+        _write_all(fd, data)
+        os.fchmod(fd, FILE_MODE)
+        if durable:
+            _fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _create_temp(directory: str, name: str, path: Path | str) -> tuple[str, int]:
     """Create a fresh temp file beside ``path``; return its name and descriptor."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     for _ in range(8):
         tmp = f"{directory}/.{name}.{_pid}.{next(_temp_counter):08x}{TEMP_SUFFIX}"
         try:
-            return tmp, os.open(tmp, flags, FILE_MODE)
+            return tmp, os.open(tmp, _NEW_FILE, FILE_MODE)
         except FileExistsError:
             continue  # left by a killed process that had this pid
         except OSError as exc:
@@ -125,13 +136,7 @@ def write_atomic(
     directory = directory or "."
     tmp, fd = _create_temp(directory, name, path)
     try:
-        try:
-            _write_all(fd, data)
-            os.fchmod(fd, FILE_MODE)
-            if durable:
-                _fsync(fd)
-        finally:
-            os.close(fd)
+        _fill(fd, data, durable=durable)
         os.replace(tmp, path)
         if durable and sync_dir:
             fsync_dir(directory)
@@ -149,20 +154,10 @@ def write_once(path: Path, data: bytes, *, durable: bool) -> None:
     Only for a file no reader opens before a later atomic write makes it reachable (an
     execution's ``execution.yaml``, read only once its ``state.json`` exists).
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     try:
-        fd = os.open(path, flags, FILE_MODE)
+        _fill(os.open(path, _NEW_FILE, FILE_MODE), data, durable=durable)
     except OSError as exc:
         raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
-    try:
-        _write_all(fd, data)
-        os.fchmod(fd, FILE_MODE)
-        if durable:
-            _fsync(fd)
-    except OSError as exc:
-        raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
-    finally:
-        os.close(fd)
 
 
 def create_marker(path: Path, *, durable: bool, same_as: Path | None = None) -> None:
@@ -181,9 +176,8 @@ def create_marker(path: Path, *, durable: bool, same_as: Path | None = None) -> 
         except OSError:
             pass  # no such file, or no hard links here: make an empty file instead
     if not linked:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
         try:
-            os.close(os.open(path, flags, FILE_MODE))
+            os.close(os.open(path, _NEW_FILE, FILE_MODE))
         except FileExistsError:
             return
     if durable:
