@@ -581,16 +581,16 @@ def _check_cache(store: Store, report: _Report, *, fix: bool) -> None:
         entries = list(os.scandir(base))
     except OSError:
         return
-    if store.legacy_cache_folders():
-        _report_legacy_cache(store, base, report)
+    legacy = store.legacy_cache_folders()
+    if legacy:
+        _report_legacy_cache(store, base, len(legacy), report)
     for entry in entries:
         if is_temp_name(entry.name) or entry.is_symlink() or entry.is_dir(follow_symlinks=False):
             continue  # temp files and symlinks are reported by the walk
         _check_cache_entry(store, Path(entry.path), report, fix=fix)
 
 
-def _report_legacy_cache(store: Store, base: Path, report: _Report) -> None:
-    count = len(store.legacy_cache_folders())
+def _report_legacy_cache(store: Store, base: Path, count: int, report: _Report) -> None:
     problem = report.add(
         "warning",
         "legacy_cache",
