@@ -139,7 +139,10 @@ def test_an_unreadable_start_file_leaves_the_records_readable(
         (tmp_path / "elsewhere.jsonl").write_bytes(_line(seq=2) + b"\n")
         path.symlink_to(tmp_path / "elsewhere.jsonl")
     assert _view(store, exec_id) == [(1, "completed", 0)]
-    assert not check_store(store)["ok"] or kind == "symlink"
+    errors = [p for p in check_store(store)["problems"] if p["severity"] == "error"]
+    assert [(p["code"], p["path"]) for p in errors] == [
+        ("corrupt_record", f"executions/{exec_id}/started.jsonl")
+    ]
 
 
 def test_a_torn_last_line_is_skipped_and_the_next_line_starts_fresh(store: Store) -> None:

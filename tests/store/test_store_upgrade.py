@@ -9,12 +9,14 @@ import multiprocessing
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from kitaru.client import ExecutionStatus, KitaruClient
+from kitaru.models import Execution
 from kitaru.store import FORMAT, Store
 from kitaru.store.check import check_store
 
@@ -142,9 +144,7 @@ def test_a_crashed_format_1_run_is_retried_to_completion(old_store: Path) -> Non
     assert (triple.status, len(triple.attempts)) == ("completed", 1)  # not run again
 
 
-def _settled(client: KitaruClient, exec_id: str):
-    import time
-
+def _settled(client: KitaruClient, exec_id: str) -> Execution:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         execution = client.executions.get(exec_id)
