@@ -383,7 +383,8 @@ def _check_journal(folder: Path, kind: str, report: _Report) -> set[int]:
 
 
 def _empty_record(path: Path, report: _Report) -> bool:
-    """An empty call record is a running call's unsynced first write, cut by a power loss."""
+    """An empty record: one written without fsync (durability fast, or a format-1 running
+    record) and cut short by a power loss."""
     try:
         if path.stat().st_size:
             return False

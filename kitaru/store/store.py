@@ -604,8 +604,8 @@ class Store:
             except KitaruCorruptRecordError:
                 if path.stat().st_size:
                     raise
-                # An empty file: the not-fsynced "running" record of a call, cut short by a
-                # power loss. The call simply runs again.
+                # An empty file: a record written without fsync (durability fast, or a
+                # format-1 "running" record) cut short by a power loss. The call runs again.
         records.sort(key=lambda r: r["seq"])
         return records
 
