@@ -8,6 +8,7 @@ stay deterministic; a completed record at that position is reused instead of run
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from kitaru.runtime.failure import failure_from_exception
 from kitaru.store import Store, now_iso
 from kitaru.store.atomic import AppendStream
 from kitaru.store.layout import validate_name
+from kitaru.store.store import state_write_count
 
 if TYPE_CHECKING:
     from kitaru.runtime.checkpoint import CheckpointDefinition
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["CallScope", "CancelledSignal", "FlowRun"]
 
 _MAX_WORKERS = 8
+# How old the last look at state.json may be before a checkpoint boundary looks again for a
+# cancel requested by another process (this process's own state changes are seen at once).
+CANCEL_LOOK_INTERVAL = 0.01
 
 
 class CancelledSignal(BaseException):
@@ -103,6 +108,8 @@ class FlowRun:
         store.upgrade()  # an older store is brought to the current format before any write
         self._starts: AppendStream | None = None
         self._state_seen: tuple[int, int, int] | None = None
+        self._next_look = 0.0
+        self._state_writes_seen = -1
         self.thread_id = threading.get_ident()
         # A replay: calls at or after its boundary never use the cache; overridden calls
         # (by invocation id) are recorded with the given output instead of running.
@@ -159,6 +166,14 @@ class FlowRun:
         """Stop at this boundary if the execution was cancelled."""
         if self.stopping:
             raise CancelledSignal()
+        # A run of fast checkpoints does not stat state.json at every boundary: it looks when
+        # this process changed some state since the last look, or when that look is too old.
+        now = time.monotonic()
+        writes = state_write_count()
+        if now < self._next_look and writes == self._state_writes_seen:
+            return
+        self._next_look = now + CANCEL_LOOK_INTERVAL
+        self._state_writes_seen = writes
         # state.json is re-read only when it was replaced since the last look.
         signature = self.store.state_signature(self.exec_id)
         if signature == self._state_seen:
@@ -308,7 +323,7 @@ class FlowRun:
         """
         self.store.write_call(self.exec_id, record)
 
-    def _note_start(self, record: dict[str, Any], started: str) -> None:
+    def _note_start(self, record: dict[str, Any], attempt: int, started: str) -> None:
         """Append the call's start to ``started.jsonl`` (one line; not fsynced, like logs)."""
         line = orjson.dumps(
             {
@@ -316,7 +331,7 @@ class FlowRun:
                 "invocation_id": record["invocation_id"],
                 "name": record["name"],
                 "checkpoint_type": record["checkpoint_type"],
-                "attempt": _next_attempt(record["attempts"]),
+                "attempt": attempt,
                 "started_at": started,
             }
         )
@@ -335,30 +350,33 @@ class FlowRun:
         previous: dict[str, Any] | None,
         key: str | None = None,
     ) -> Any:
+        # The record is built here and written once, when the call ends; until then a start
+        # line shows the call running.
         record = self._base_record(cp, seq, inv)
         record["cache_key"] = key
         started = record["started_at"]
         if previous is not None:
-            attempts = list(previous["attempts"])
-            if previous["status"] == "running":  # its runner died during this call
-                attempts = Store.crashed_call(previous)["attempts"]
-            record.update(attempts=attempts, started_at=previous["started_at"])
-        # The record is written when the call ends; until then a start line shows it running.
-        self._note_start(record, started)
+            # A running record (format 1) means its runner died during this call.
+            attempts = Store.crashed_call(previous)["attempts"]
+            record.update(attempts=list(attempts), started_at=previous["started_at"])
+        attempts = record["attempts"]
+        # One start line for the call: automatic retries within this run add none.
+        self._note_start(record, _next_attempt(attempts), started)
         retries = cp.retries if cp.retries is not None else int(self.settings.get("retries") or 0)
         for number in range(retries + 1):
             if number:
                 self.check_cancel()
                 started = now_iso()
+            attempt = _next_attempt(attempts)
             scope = CallScope(self, seq, cp.name, inv)
             token = call_scope_var.set(scope)
             try:
                 value = cp.func(*args, **kwargs)
                 output = self.store.encode(value)
             except Exception as exc:
-                failed = self._attempt(record, scope, started, failure_from_exception(exc))
+                self._end_attempt(record, scope, attempt, started, failure_from_exception(exc))
                 if number == retries:
-                    self.write_call({**failed, "status": "failed"})
+                    self._write_ended(record, "failed")
                     raise
                 continue
             except BaseException as exc:
@@ -369,41 +387,44 @@ class FlowRun:
                     "traceback": None,
                     "origin": "runtime",
                 }
-                failed = self._attempt(record, scope, started, failure)
-                self.write_call({**failed, "status": "failed"})
+                self._end_attempt(record, scope, attempt, started, failure)
+                self._write_ended(record, "failed")
                 raise
             finally:
                 call_scope_var.reset(token)
                 self.capture.end_call(scope)
-            done = self._attempt(record, scope, started, None)
-            artifacts = [self._output_artifact(cp, seq, output), *scope.artifacts]
-            self.write_call(
-                {
-                    **done,
-                    "status": "completed",
-                    "artifacts": artifacts,
-                    "metadata": merge_metadata(dict(record["metadata"]), scope.metadata),
-                }
-            )
+            self._end_attempt(record, scope, attempt, started, None)
+            record["artifacts"] = [self._output_artifact(cp, seq, output), *scope.artifacts]
+            record["metadata"] = dict(scope.metadata)
+            self._write_ended(record, "completed")
             return value
         raise AssertionError("unreachable")
 
-    def _attempt(
-        self, record: dict[str, Any], scope: CallScope, started: str, failure: dict | None
-    ) -> dict[str, Any]:
+    def _end_attempt(
+        self,
+        record: dict[str, Any],
+        scope: CallScope,
+        attempt: int,
+        started: str,
+        failure: dict | None,
+    ) -> None:
         """Add an ended attempt to ``record``; the call's ``ended_at`` is that attempt's end."""
         ended = now_iso()
-        attempt = {
-            "attempt_id": f"{scope.call_id}.{_next_attempt(record['attempts'])}",
-            "status": "failed" if failure else "completed",
-            "started_at": started,
-            "ended_at": ended,
-            "metadata": dict(scope.metadata),
-            "failure": failure,
-        }
-        record["attempts"] = [*record["attempts"], attempt]
+        record["attempts"].append(
+            {
+                "attempt_id": f"{scope.call_id}.{attempt}",
+                "status": "failed" if failure else "completed",
+                "started_at": started,
+                "ended_at": ended,
+                "metadata": dict(scope.metadata),
+                "failure": failure,
+            }
+        )
         record["ended_at"] = ended
-        return record
+
+    def _write_ended(self, record: dict[str, Any], status: str) -> None:
+        record["status"] = status
+        self.write_call(record)
 
     def _output_artifact(self, cp: CheckpointDefinition, seq: int, ref: dict) -> dict[str, Any]:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import itertools
 import os
 import re
 import stat
@@ -60,7 +61,7 @@ __all__ = ["FORMAT", "RUNNER_EXITED", "Store", "now_iso", "start_line_problem"]
 FORMAT = 2
 RUNNER_EXITED = "the runner process exited"
 NO_PROJECT = "No Kitaru project found (run `kitaru init`)."
-_HEX_KEY = re.compile(r"[0-9a-f]{8,128}")
+_HEX_DIGITS = "0123456789abcdef"
 #: Status markers every filtered listing reads (see Store.candidate_ids and swap_state).
 ALWAYS_LISTED = ("running", "waiting")
 _MAX_STARTS = 1 << 30
@@ -91,6 +92,21 @@ def now_iso() -> str:
 
 
 _second_text: tuple[int, str] = (-1, "")
+
+# Numbers this process's state.json writes, so that a run sees a change made by its own process
+# (a cancel from the flow body) at once, without looking at the file at every checkpoint.
+_state_write_numbers = itertools.count(1)
+_last_state_write = 0
+
+
+def _note_state_write() -> None:
+    global _last_state_write
+    _last_state_write = next(_state_write_numbers)
+
+
+def state_write_count() -> int:
+    """Changes whenever this process writes some execution's ``state.json``."""
+    return _last_state_write
 
 
 def start_line_problem(entry: Any) -> str | None:
@@ -574,6 +590,7 @@ class Store:
             durable = self.durable and old_status not in ALWAYS_LISTED
             self.mark(self.index.status_dir(new_status), exec_id, durable=durable)
         write_json_record(path, new, durable=self.durable)
+        _note_state_write()
         if new_status != old_status:
             self.index.remove(self.index.status_dir(old_status), exec_id)
         return new
@@ -814,7 +831,8 @@ class Store:
         return Path(self._cache_file(key))
 
     def _cache_file(self, key: str) -> str:
-        if not isinstance(key, str) or not _HEX_KEY.fullmatch(key):
+        # 8-128 lowercase hex digits (checked without a regex: this runs at every checkpoint).
+        if not isinstance(key, str) or not 8 <= len(key) <= 128 or key.strip(_HEX_DIGITS):
             raise KitaruUsageError(f"Invalid cache key {key!r}.")
         return f"{self._cache_dir}/{key}"
 
