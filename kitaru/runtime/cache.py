@@ -6,6 +6,7 @@ has no key and never uses the cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import sys
@@ -41,6 +42,16 @@ def _canonical(value: Any) -> Any:
     raise ValueError("no canonical encoding")
 
 
+@functools.lru_cache(maxsize=1024)
+def _function_digest(name: str, source: str) -> Any:
+    """The hash state after the version, the name and the source (the same for every call)."""
+    digest = hashlib.sha256()
+    for part in (_VERSION, name.encode(), source.encode()):
+        digest.update(part)
+        digest.update(b"\0")
+    return digest
+
+
 def cache_key(name: str, source: str | None, args: tuple, kwargs: dict) -> str | None:
     """The cache key of a call, or None when it has none."""
     if source is None:
@@ -52,8 +63,7 @@ def cache_key(name: str, source: str | None, args: tuple, kwargs: dict) -> str |
         )
     except (ValueError, TypeError, orjson.JSONEncodeError):
         return None
-    digest = hashlib.sha256()
-    for part in (_VERSION, name.encode(), source.encode(), canon):
-        digest.update(part)
-        digest.update(b"\0")
+    digest = _function_digest(name, source).copy()
+    digest.update(canon)
+    digest.update(b"\0")
     return digest.hexdigest()

@@ -95,9 +95,11 @@ def ensure_dir(path: Path, *, durable: bool = False) -> None:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = os.write(fd, data)
+    if written < len(data):  # rare for regular files: a signal or a full disk cut it short
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _fill(fd: int, data: bytes, *, durable: bool) -> None:
@@ -132,8 +134,8 @@ def write_atomic(
     ``sync_dir=False`` leaves the directory fsync to the caller's next durable write in the
     same directory (one directory fsync then makes both renames durable).
     """
-    directory, name = os.path.split(path)
-    directory = directory or "."
+    directory, sep, name = os.fspath(path).rpartition(os.sep)
+    directory = directory or sep or "."
     tmp, fd = _create_temp(directory, name, path)
     try:
         _fill(fd, data, durable=durable)

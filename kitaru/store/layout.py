@@ -27,6 +27,9 @@ STORE_DIRNAME = ".kitaru"
 ENV_PROJECT_DIR = "KITARU_PROJECT_DIR"
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _RESERVED_SUFFIXES = (".", ".lock", ".tmp")
+# Names already found valid: the same few invocation ids are checked at every checkpoint.
+_VALID_NAMES: set[str] = set()
+_MAX_VALID_NAMES = 4096
 
 
 def validate_name(kind: str, value: object) -> str:
@@ -35,6 +38,8 @@ def validate_name(kind: str, value: object) -> str:
     Names match ``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`` and do not end in ``.``, ``.lock`` or
     ``.tmp``; they are never rewritten into something else.
     """
+    if type(value) is str and value in _VALID_NAMES:
+        return value
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
         shown = repr(value)
         if len(shown) > 80:
@@ -47,6 +52,10 @@ def validate_name(kind: str, value: object) -> str:
         raise KitaruUsageError(
             f"Invalid {kind} {value!r}: it may not end in '.', '.lock' or '.tmp'."
         )
+    if type(value) is str:  # not a str subclass, whose equality could be redefined
+        if len(_VALID_NAMES) >= _MAX_VALID_NAMES:
+            _VALID_NAMES.clear()
+        _VALID_NAMES.add(value)
     return value
 
 

@@ -166,3 +166,13 @@ def test_parse_sub_id_accepts_valid_ids() -> None:
     for bad in ("kr-abc", "kr-abc.w1", "kr-abc.c", "kr-abc.cx", "xx-abc.c1", "kr-abc.c1.2.3"):
         with pytest.raises(KitaruUsageError):
             layout.parse_sub_id("call id", bad, "c")
+
+
+@pytest.mark.parametrize(
+    "key", ["AB" * 32, "abc1234", "a" * 129, "ab cd" * 8, "g" * 64, "ab" * 31 + "\n", b"ab" * 32]
+)
+def test_cache_keys_must_be_8_to_128_lowercase_hex_digits(store: Store, key: Any) -> None:
+    with pytest.raises(KitaruUsageError, match="Invalid cache key"):
+        store.cache_get(key)
+    assert store.cache_get("ab" * 4) is None  # the shortest valid key, and a miss
+    assert store.cache_path("f" * 128).name == "f" * 128
