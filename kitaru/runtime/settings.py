@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kitaru.errors import KitaruUsageError
+from kitaru.store.layout import folders_up
 
 __all__ = ["UNSET", "KitaruConfig", "configure", "resolve_settings", "validate_layer"]
 
@@ -122,15 +123,16 @@ def _env_layer() -> dict[str, Any]:
     return validate_layer(layer, "the environment")
 
 
-def _pyproject_layer(start: Path) -> dict[str, Any]:
-    for folder in (start, *start.parents):
-        path = folder / "pyproject.toml"
-        if path.is_file():
+def _pyproject_layer(start: Path | str) -> dict[str, Any]:
+    for folder in folders_up(os.fspath(start)):
+        path = os.path.join(folder, "pyproject.toml")
+        if os.path.isfile(path):
             import tomllib
 
             try:
-                data = tomllib.loads(path.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+                with open(path, encoding="utf-8") as file:
+                    data = tomllib.loads(file.read())
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise KitaruUsageError(f"Cannot read {path}: {exc}") from exc
             section = data.get("tool", {}).get("kitaru", {})
             if "runner" in section:
@@ -149,7 +151,7 @@ def resolve_settings(
     with _configured_lock:
         configured = dict(_configured)
     layers = (
-        _pyproject_layer(cwd or Path.cwd()),
+        _pyproject_layer(cwd or os.getcwd()),
         _env_layer(),
         configured,
         validate_layer(decorator, "@flow"),

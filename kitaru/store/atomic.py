@@ -80,18 +80,19 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def ensure_dir(path: Path, *, durable: bool = False) -> None:
+def ensure_dir(path: Path | str, *, durable: bool = False) -> None:
     """Create ``path`` (and parents) as 0700, whatever the umask."""
-    if path.is_dir():
+    if os.path.isdir(path):
         return
-    ensure_dir(path.parent, durable=durable)
+    parent = os.path.dirname(os.fspath(path)) or "."
+    ensure_dir(parent, durable=durable)
     try:
         os.mkdir(path, DIR_MODE)
     except FileExistsError:
         return
     os.chmod(path, DIR_MODE)
     if durable:
-        fsync_dir(path.parent)
+        fsync_dir(parent)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -150,7 +151,7 @@ def write_atomic(
         raise
 
 
-def write_once(path: Path, data: bytes, *, durable: bool) -> None:
+def write_once(path: Path | str, data: bytes, *, durable: bool) -> None:
     """Create ``path`` with ``data``, in place (no temp file, no rename).
 
     Only for a file no reader opens before a later atomic write makes it reachable (an
@@ -162,7 +163,7 @@ def write_once(path: Path, data: bytes, *, durable: bool) -> None:
         raise KitaruBackendError(f"Cannot write {path}: {exc.strerror}") from exc
 
 
-def create_marker(path: Path, *, durable: bool, same_as: Path | None = None) -> None:
+def create_marker(path: Path | str, *, durable: bool, same_as: Path | str | None = None) -> None:
     """Create an empty marker file (no content, so creating the name is the whole write).
 
     With ``same_as`` (an existing empty file) the marker is made another name of that file:
@@ -183,7 +184,7 @@ def create_marker(path: Path, *, durable: bool, same_as: Path | None = None) -> 
         except FileExistsError:
             return
     if durable:
-        fsync_dir(path.parent)
+        fsync_dir(os.path.dirname(os.fspath(path)) or ".")
 
 
 def write_new(path: Path, data: bytes = b"", *, durable: bool = True) -> bool:

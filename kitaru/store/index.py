@@ -24,31 +24,37 @@ class Index:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._base = str(root)  # folders are joined as strings: every run makes and moves markers
 
-    def status_dir(self, status: str) -> Path:
+    def status_dir(self, status: str) -> str:
         """Folder holding the markers of ``status``."""
-        return self.root / "status" / status
+        return f"{self._base}/status/{status}"
 
-    def flow_dir(self, flow: str) -> Path:
+    def flow_dir(self, flow: str) -> str:
         """Folder holding the markers of flow ``flow``."""
-        return self.root / "flow" / flow
+        return f"{self._base}/flow/{flow}"
 
     def add(
-        self, folder: Path, exec_id: str, *, durable: bool = False, same_as: Path | None = None
+        self,
+        folder: Path | str,
+        exec_id: str,
+        *,
+        durable: bool = False,
+        same_as: Path | str | None = None,
     ) -> None:
         """Create a marker; ``durable`` when a record about to be fsynced depends on it.
 
         ``same_as`` is an empty file the marker may be another name of (see ``create_marker``).
         """
         ensure_dir(folder, durable=durable)
-        create_marker(folder / exec_id, durable=durable, same_as=same_as)
+        create_marker(f"{folder}/{exec_id}", durable=durable, same_as=same_as)
 
-    def remove(self, folder: Path, exec_id: str) -> None:
+    def remove(self, folder: Path | str, exec_id: str) -> None:
         """Remove a marker if present."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(folder / exec_id)
+            os.unlink(f"{folder}/{exec_id}")
 
-    def ids(self, folder: Path) -> list[str]:
+    def ids(self, folder: Path | str) -> list[str]:
         """Execution ids marked in ``folder``, newest first."""
         try:
             names = os.listdir(folder)

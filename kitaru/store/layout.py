@@ -10,6 +10,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from kitaru.errors import KitaruUsageError
@@ -18,6 +19,7 @@ __all__ = [
     "ENV_PROJECT_DIR",
     "STORE_DIRNAME",
     "find_store",
+    "folders_up",
     "new_execution_id",
     "parse_sub_id",
     "validate_name",
@@ -88,18 +90,30 @@ def find_store(override: str | os.PathLike[str] | None = None) -> Path | None:
     """
     explicit = override if override is not None else os.environ.get(ENV_PROJECT_DIR) or None
     if explicit is not None:
-        path = Path(explicit).expanduser().absolute()
-        if (path / "format.json").is_file():
-            return path
-        if (path / STORE_DIRNAME).is_dir():
-            return path / STORE_DIRNAME
+        path = os.path.expanduser(os.fspath(explicit))
+        if not os.path.isabs(path):
+            path = os.path.join(os.getcwd(), path)
+        if os.path.isfile(os.path.join(path, "format.json")):
+            return Path(path)
+        if os.path.isdir(os.path.join(path, STORE_DIRNAME)):
+            return Path(path, STORE_DIRNAME)
         return None
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        candidate = folder / STORE_DIRNAME
-        if candidate.is_dir():
-            return candidate
+    for folder in folders_up(os.getcwd()):
+        candidate = os.path.join(folder, STORE_DIRNAME)
+        if os.path.isdir(candidate):
+            return Path(candidate)
     return None
+
+
+def folders_up(start: str) -> Iterator[str]:
+    """``start`` and each folder above it, as strings (cheaper than ``Path.parents``)."""
+    folder = start
+    while True:
+        yield folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
 
 
 def default_project_root() -> Path:

@@ -28,7 +28,7 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
-def _open_lock_file(path: Path, folder: bool = False) -> int:
+def _open_lock_file(path: Path | str, folder: bool = False) -> int:
     """A descriptor to flock: an existing ``folder``, or a lock file (created if absent)."""
     if folder:
         return os.open(path, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC)
@@ -43,7 +43,7 @@ FOLDER_LOCK_FALLBACK = "lock"
 _FOLDER_LOCK_REFUSED = {errno.EBADF, errno.EOPNOTSUPP}
 
 
-def try_lock_fd(path: Path, folder: bool = False) -> int | None:
+def try_lock_fd(path: Path | str, folder: bool = False) -> int | None:
     """Take an exclusive lock on ``path`` without waiting; return its descriptor or None."""
     fd = _open_lock_file(path, folder)
     try:
@@ -52,7 +52,7 @@ def try_lock_fd(path: Path, folder: bool = False) -> int | None:
     except OSError as exc:
         os.close(fd)
         if folder and exc.errno in _FOLDER_LOCK_REFUSED:
-            return try_lock_fd(path / FOLDER_LOCK_FALLBACK)
+            return try_lock_fd(os.path.join(path, FOLDER_LOCK_FALLBACK))
         raise
     except BaseException:
         os.close(fd)
@@ -61,13 +61,13 @@ def try_lock_fd(path: Path, folder: bool = False) -> int | None:
     return None
 
 
-def is_locked(path: Path) -> bool:
+def is_locked(path: Path | str) -> bool:
     """True if some descriptor (in any process, this one included) holds ``path``'s lock.
 
     Probes with a fresh descriptor and a shared, non-blocking lock released at once, so two
     probes never disturb each other and a lock this process holds is seen as held.
     """
-    if not path.exists():
+    if not os.path.exists(path):
         return False
     try:
         # O_NONBLOCK: a FIFO planted where the lock file belongs must not hang the probe.
@@ -100,7 +100,7 @@ def _flock_now(fd: int) -> bool:
     return True
 
 
-def _poll(attempt: Callable[[], int | None], timeout: float, what: str, path: Path) -> int:
+def _poll(attempt: Callable[[], int | None], timeout: float, what: str, path: Path | str) -> int:
     """Call ``attempt`` with growing pauses until it returns a descriptor or time runs out."""
     deadline = time.monotonic() + timeout
     delay = 0.001
@@ -123,7 +123,12 @@ class FileLock:
     until ``timeout`` seconds."""
 
     def __init__(
-        self, path: Path, *, timeout: float = 30.0, what: str = "lock", folder: bool = False
+        self,
+        path: Path | str,
+        *,
+        timeout: float = 30.0,
+        what: str = "lock",
+        folder: bool = False,
     ) -> None:
         self.path = path
         self.timeout = timeout

@@ -145,7 +145,8 @@ class Store:
         self.index = Index(root / "index")
         self._exec_dirs: dict[str, Path] = {}
         self._folders: dict[tuple[str, str | None], str] = {}
-        self._cache_dir = str(root / "cache")
+        self._executions_dir = f"{root}/executions"
+        self._cache_dir = f"{root}/cache"
         env = layout.durability_from_env()
         if env is not None:
             self._check_durability(env)
@@ -198,7 +199,7 @@ class Store:
     @classmethod
     def open_at(cls, root: Path) -> Store:
         """Open the store folder ``root`` after checking its format."""
-        path = root / "format.json"
+        path = f"{root}/format.json"
         try:
             data = load_json(read_bytes(path), path)
         except FileNotFoundError:
@@ -322,7 +323,7 @@ class Store:
         Strings, not ``Path`` objects, on the per-checkpoint path: joining paths is a large part
         of a fast checkpoint's cost.
         """
-        path = self._folders.get((exec_id, name))
+        path = self._folders.get((exec_id, name)) if isinstance(exec_id, str) else None
         if path is None:
             folder = self.exec_dir(exec_id)
             if name is not None:
@@ -331,11 +332,16 @@ class Store:
             path = self._folders[(exec_id, name)] = str(folder)
         return path
 
-    def _require(self, exec_id: str) -> Path:
-        path = self.exec_dir(exec_id)
-        if not (path / "state.json").is_file():
+    def _state_file(self, exec_id: str) -> str:
+        """The execution's ``state.json`` (which must exist) as a string."""
+        path = f"{self._folder(exec_id)}/state.json"
+        if not os.path.isfile(path):
             raise KitaruNotFoundError(f"Failed to load execution '{exec_id}': no such execution.")
         return path
+
+    def _require(self, exec_id: str) -> Path:
+        self._state_file(exec_id)
+        return self.exec_dir(exec_id)
 
     def exec_ids(self) -> list[str]:
         """Every execution id, newest first."""
@@ -397,7 +403,8 @@ class Store:
 
         An flock on the execution folder itself, which is never renamed: no lock file to make.
         """
-        return FileLock(self.exec_dir(exec_id), timeout=timeout, what="execution lock", folder=True)
+        folder = self._folder(exec_id)
+        return FileLock(folder, timeout=timeout, what="execution lock", folder=True)
 
     def runner_lock(self, exec_id: str, timeout: float = 0.5) -> FileLock:
         """The runner lock, held by the one live runner of an execution.
@@ -405,11 +412,12 @@ class Store:
         The short default timeout rides out a reader's probe (a brief shared lock); a real
         runner holds the lock for as long as it lives.
         """
-        return FileLock(self.exec_dir(exec_id) / "runner.lock", timeout=timeout, what="runner lock")
+        lock_file = f"{self._folder(exec_id)}/runner.lock"
+        return FileLock(lock_file, timeout=timeout, what="runner lock")
 
-    def mark(self, folder: Path, exec_id: str, *, durable: bool = False) -> None:
+    def mark(self, folder: Path | str, exec_id: str, *, durable: bool = False) -> None:
         """Add ``exec_id``'s index marker in ``folder`` (a hard link to its ``runner.lock``)."""
-        same_as = self.exec_dir(exec_id) / "runner.lock"
+        same_as = f"{self._folder(exec_id)}/runner.lock"
         self.index.add(folder, exec_id, durable=durable, same_as=same_as)
 
     def state_signature(self, exec_id: str) -> tuple[int, int, int]:
@@ -419,20 +427,21 @@ class Store:
 
     def runner_alive(self, exec_id: str) -> bool:
         """True while some process holds the execution's runner lock."""
-        return is_locked(self.exec_dir(exec_id) / "runner.lock")
+        return is_locked(f"{self._folder(exec_id)}/runner.lock")
 
     # -- executions ----------------------------------------------------------------------------
 
     def claim_execution_id(self) -> str:
         """Create a new execution folder with a fresh id (``mkdir`` claims it)."""
-        ensure_dir(self.root / "executions")
+        ensure_dir(self._executions_dir)
         while True:
             exec_id = layout.new_execution_id()
+            folder = f"{self._executions_dir}/{exec_id}"
             try:
-                os.mkdir(self.root / "executions" / exec_id, 0o700)
+                os.mkdir(folder, 0o700)
             except FileExistsError:
                 continue
-            os.chmod(self.root / "executions" / exec_id, 0o700)
+            os.chmod(folder, 0o700)
             return exec_id
 
     def create_execution(
@@ -450,18 +459,19 @@ class Store:
         status change fsyncs the folder). For a run whose id nobody has been given yet: a
         power loss before then loses the execution whole or leaves an incomplete folder.
         """
-        path = self.exec_dir(exec_id)
+        path = self._folder(exec_id)
         spec = {"schema_version": SCHEMA_VERSION, "exec_id": exec_id, **spec}
         state = {"schema_version": SCHEMA_VERSION, "exec_id": exec_id, **state}
-        check_shape("spec", spec, path / "execution.yaml")
-        check_shape("state", state, path / "state.json")
+        check_shape("spec", spec, f"{path}/execution.yaml")
+        check_shape("state", state, f"{path}/state.json")
         flow = layout.validate_name("flow name", state["flow_name"])
         self.mark(self.index.flow_dir(flow), exec_id)
         self.mark(self.index.status_dir(state["status"]), exec_id)
         # state.json's rename makes the execution visible, so execution.yaml (read only after
         # it) is written in place; one directory fsync then makes both new names durable.
-        write_once(path / "execution.yaml", dump_yaml(spec), durable=self.durable)
-        write_atomic(path / "state.json", dump_json(state), durable=self.durable, sync_dir=sync_now)
+        durable = self.durable
+        write_once(f"{path}/execution.yaml", dump_yaml(spec), durable=durable)
+        write_atomic(f"{path}/state.json", dump_json(state), durable=durable, sync_dir=sync_now)
 
     def read_spec(self, exec_id: str) -> dict[str, Any]:
         """The execution's ``execution.yaml``."""
@@ -533,7 +543,7 @@ class Store:
         ``mutate`` gets the current state and returns the new one (or changes it in place).
         If ``expect`` is given and the current status is not in it, ``KitaruStateError``.
         """
-        path = self._require(exec_id) / "state.json"
+        path = self._state_file(exec_id)
         with self.exec_lock(exec_id):
             current = read_json_record(path, "state")
             if expect is not None and current["status"] not in set(expect):
@@ -579,7 +589,7 @@ class Store:
         self, exec_id: str, current: dict[str, Any], new: dict[str, Any]
     ) -> dict[str, Any]:
         """Write ``new`` over ``current`` (caller holds the lock), moving index markers."""
-        path = self.exec_dir(exec_id) / "state.json"
+        path = f"{self._folder(exec_id)}/state.json"
         new = {**new, "updated_at": now_iso()}
         check_shape("state", new, path)
         old_status, new_status = current["status"], new["status"]

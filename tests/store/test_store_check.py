@@ -116,7 +116,7 @@ def test_missing_blob_is_a_dangling_reference(store: Store) -> None:
 
 def test_contradicting_index_marker_is_an_error_and_fix_rebuilds(store: Store) -> None:
     first, _ = _populated(store)
-    os.rename(store.index.status_dir("completed") / first, store.root / "moved")
+    os.rename(Path(store.index.status_dir("completed"), first), store.root / "moved")
     os.unlink(store.root / "moved")
     store.index.add(store.index.status_dir("failed"), first)
     result = check_store(store)
