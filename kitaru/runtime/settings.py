@@ -6,7 +6,9 @@ defaults < ``[tool.kitaru]`` in the nearest pyproject.toml < ``KITARU_*`` enviro
 
 from __future__ import annotations
 
+import copy
 import os
+import stat
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -123,24 +125,42 @@ def _env_layer() -> dict[str, Any]:
     return validate_layer(layer, "the environment")
 
 
+# Parsed [tool.kitaru] sections by pyproject.toml path, with the (inode, mtime, size) they
+# were read at: a project's pyproject.toml is read once per process, not at every run (parsing
+# one takes a fraction of a millisecond to several, more than an empty run's own work).
+_pyproject_seen: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
 def _pyproject_layer(start: Path | str) -> dict[str, Any]:
     for folder in folders_up(os.fspath(start)):
         path = os.path.join(folder, "pyproject.toml")
-        if os.path.isfile(path):
-            import tomllib
-
-            try:
-                with open(path, encoding="utf-8") as file:
-                    data = tomllib.loads(file.read())
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise KitaruUsageError(f"Cannot read {path}: {exc}") from exc
-            section = data.get("tool", {}).get("kitaru", {})
-            if "runner" in section:
-                raise KitaruUsageError(
-                    f"{path}: [tool.kitaru] key `runner` was renamed to `stack`."
-                )
-            return validate_layer(section, str(path))
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        signature = (info.st_ino, info.st_mtime_ns, info.st_size)
+        seen = _pyproject_seen.get(path)
+        if seen is None or seen[0] != signature:
+            seen = _pyproject_seen[path] = (signature, _read_pyproject(path))
+        return copy.deepcopy(seen[1])  # a layer's values (an image table) are never shared
     return {}
+
+
+def _read_pyproject(path: str) -> dict[str, Any]:
+    """The validated ``[tool.kitaru]`` section of ``path`` (empty when it has none)."""
+    import tomllib
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = tomllib.loads(file.read())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise KitaruUsageError(f"Cannot read {path}: {exc}") from exc
+    section = data.get("tool", {}).get("kitaru", {})
+    if "runner" in section:
+        raise KitaruUsageError(f"{path}: [tool.kitaru] key `runner` was renamed to `stack`.")
+    return validate_layer(section, path)
 
 
 def resolve_settings(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from rt_helpers import spec
 import kitaru
 from kitaru import KitaruUsageError, flow
 from kitaru.client import KitaruClient
+from kitaru.runtime.settings import resolve_settings
 
 
 def _resolved(handle: Any) -> dict[str, Any]:
@@ -204,3 +206,24 @@ def test_invalid_cache_in_decorator_and_run() -> None:
         _flow(cache="no")
     with pytest.raises(KitaruUsageError):
         _flow().run(cache="no")
+
+
+def test_an_edited_pyproject_applies_to_the_next_run(project_dir: Path) -> None:
+    _pyproject(project_dir, "retries = 1")
+    assert resolve_settings({}, {})["retries"] == 1
+    _pyproject(project_dir, "retries = 2")  # the same size: only the mtime tells
+    path = project_dir / "pyproject.toml"
+    later = path.stat().st_mtime_ns + 5_000_000_000
+    os.utime(path, ns=(later, later))
+    assert resolve_settings({}, {})["retries"] == 2
+    _pyproject(project_dir, "retries = 30")
+    assert resolve_settings({}, {})["retries"] == 30
+    path.unlink()
+    assert resolve_settings({}, {})["retries"] == 0
+
+
+def test_a_pyproject_layer_is_a_copy_each_time(project_dir: Path) -> None:
+    _pyproject(project_dir, 'image = { base_image = "python:3.12" }')
+    first = resolve_settings({}, {})
+    first["image"]["base_image"] = "changed by the caller"
+    assert resolve_settings({}, {})["image"] == {"base_image": "python:3.12"}
