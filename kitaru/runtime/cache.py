@@ -43,13 +43,18 @@ def _canonical(value: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def _function_digest(name: str, source: str) -> Any:
-    """The hash state after the version, the name and the source (the same for every call)."""
+def _hashed_function(name: str, source: str) -> Any:
+    """The hash state after the version, the name and the source (shared: never update it)."""
     digest = hashlib.sha256()
     for part in (_VERSION, name.encode(), source.encode()):
         digest.update(part)
         digest.update(b"\0")
     return digest
+
+
+def _function_digest(name: str, source: str) -> Any:
+    """A fresh hash of the version, the name and the source, to add a call's inputs to."""
+    return _hashed_function(name, source).copy()
 
 
 def cache_key(name: str, source: str | None, args: tuple, kwargs: dict) -> str | None:
@@ -63,7 +68,7 @@ def cache_key(name: str, source: str | None, args: tuple, kwargs: dict) -> str |
         )
     except (ValueError, TypeError, orjson.JSONEncodeError):
         return None
-    digest = _function_digest(name, source).copy()
+    digest = _function_digest(name, source)
     digest.update(canon)
     digest.update(b"\0")
     return digest.hexdigest()

@@ -29,7 +29,7 @@ from kitaru.store.store import state_write_count
 if TYPE_CHECKING:
     from kitaru.runtime.checkpoint import CheckpointDefinition
 
-__all__ = ["CallScope", "CancelledSignal", "FlowRun"]
+__all__ = ["CANCEL_LOOK_INTERVAL", "CallScope", "CancelledSignal", "FlowRun"]
 
 _MAX_WORKERS = 8
 # How old the last look at state.json may be before a checkpoint boundary looks again for a
@@ -356,7 +356,8 @@ class FlowRun:
         record["cache_key"] = key
         started = record["started_at"]
         if previous is not None:
-            # A running record (format 1) means its runner died during this call.
+            # A previous view still running (from start lines, or a format-1 record) is an
+            # attempt whose runner died: it is counted as a failed attempt.
             attempts = Store.crashed_call(previous)["attempts"]
             record.update(attempts=list(attempts), started_at=previous["started_at"])
         attempts = record["attempts"]

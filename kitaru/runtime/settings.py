@@ -10,6 +10,7 @@ import copy
 import os
 import stat
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -125,10 +126,13 @@ def _env_layer() -> dict[str, Any]:
     return validate_layer(layer, "the environment")
 
 
-# Parsed [tool.kitaru] sections by pyproject.toml path, with the (inode, mtime, size) they
-# were read at: a project's pyproject.toml is read once per process, not at every run (parsing
-# one takes a fraction of a millisecond to several, more than an empty run's own work).
-_pyproject_seen: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+# Parsed [tool.kitaru] sections by pyproject.toml path, with the stat signature they were read
+# at: a project's pyproject.toml is parsed once per process, not at every run (parsing one takes
+# from a fraction of a millisecond to several, more than an empty run's own work). As in git's
+# index, a file modified within _RACY_SECONDS of being read is not trusted to show a later edit
+# in its mtime (a rewrite of the same size in the same clock tick), so it is read again.
+_pyproject_seen: dict[str, tuple[tuple[int, ...], dict[str, Any]]] = {}
+_RACY_SECONDS = 2.0
 
 
 def _pyproject_layer(start: Path | str) -> dict[str, Any]:
@@ -140,11 +144,14 @@ def _pyproject_layer(start: Path | str) -> dict[str, Any]:
             continue
         if not stat.S_ISREG(info.st_mode):
             continue
-        signature = (info.st_ino, info.st_mtime_ns, info.st_size)
+        signature = (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
         seen = _pyproject_seen.get(path)
-        if seen is None or seen[0] != signature:
-            seen = _pyproject_seen[path] = (signature, _read_pyproject(path))
-        return copy.deepcopy(seen[1])  # a layer's values (an image table) are never shared
+        if seen is not None and seen[0] == signature:
+            return copy.deepcopy(seen[1])  # a layer's values (an image table) are never shared
+        layer = _read_pyproject(path)
+        if time.time() - max(info.st_mtime, info.st_ctime) > _RACY_SECONDS:
+            _pyproject_seen[path] = (signature, layer)
+        return copy.deepcopy(layer)
     return {}
 
 

@@ -104,8 +104,15 @@ def wait(
         run.check_cancel()
         record = _open(run, seq, name, inv, question, spec, metadata or {}, timeout)
     elif record["status"] == "pending":
-        store_waits.open_wait(run.store, run.exec_id, None)  # still unanswered: show waiting
+        _show_waiting(run, None)  # still unanswered
     return _await(run, record, spec, time.monotonic() + timeout)
+
+
+def _show_waiting(run: FlowRun, record: dict[str, Any] | None) -> None:
+    """Record the wait (if new) and set the execution waiting, or stop if it is being cancelled."""
+    if not store_waits.open_wait(run.store, run.exec_id, record):
+        run.stopping = True
+        raise CancelledSignal()
 
 
 def _open(
@@ -133,7 +140,7 @@ def _open(
         "error": None,
         "timeout": timeout,
     }
-    store_waits.open_wait(run.store, run.exec_id, record)
+    _show_waiting(run, record)
     return record
 
 

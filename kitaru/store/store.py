@@ -56,7 +56,14 @@ from kitaru.store.records import (
     write_json_record,
 )
 
-__all__ = ["FORMAT", "RUNNER_EXITED", "Store", "now_iso", "start_line_problem"]
+__all__ = [
+    "FORMAT",
+    "RUNNER_EXITED",
+    "Store",
+    "now_iso",
+    "start_line_problem",
+    "state_write_count",
+]
 
 FORMAT = 2
 RUNNER_EXITED = "the runner process exited"
@@ -558,7 +565,8 @@ class Store:
         """Cancel, deciding under the execution lock; returns the status it leaves.
 
         A waiting execution is cancelled at once (its pending waits become ``aborted``); a
-        running one gets ``cancel_requested`` so its runner stops at the next boundary.
+        running one gets ``cancel_requested``, which its runner looks for at checkpoint
+        boundaries (at most every 10 ms) and when it opens a wait.
         """
         with self.exec_lock(exec_id):
             current = read_json_record(self._require(exec_id) / "state.json", "state")

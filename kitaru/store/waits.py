@@ -130,19 +130,25 @@ def read_wait(store: Store, exec_id: str, seq: int) -> dict[str, Any] | None:
         return None
 
 
-def open_wait(store: Store, exec_id: str, record: dict[str, Any] | None) -> None:
+def open_wait(store: Store, exec_id: str, record: dict[str, Any] | None) -> bool:
     """Record a new pending wait (if given) and set the execution ``waiting``, under one lock.
 
     Called with None when a runner reaches a wait that is already pending in the journal.
+    Returns False, having written nothing, when the execution has a cancel request: decided
+    under the lock a cancel takes, so a wait never opens on an execution being cancelled.
     """
     with store.exec_lock(exec_id):
+        current = store.read_state(exec_id)
+        if current.get("cancel_requested") or current["status"] == "cancelled":
+            return False
         if record is not None:
             store.write_wait(exec_id, record)
-        _set_waiting(store, exec_id)
+        _set_waiting(store, exec_id, current)
+    return True
 
 
-def _set_waiting(store: Store, exec_id: str) -> None:
-    current = store.read_state(exec_id)
+def _set_waiting(store: Store, exec_id: str, current: dict[str, Any] | None = None) -> None:
+    current = current if current is not None else store.read_state(exec_id)
     if current["status"] == "running":
         store.swap_state(exec_id, current, {**current, "status": "waiting"})
 

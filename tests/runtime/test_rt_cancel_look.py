@@ -122,3 +122,16 @@ def test_fast_checkpoints_do_not_stat_state_json_at_every_boundary(
     assert many.run().wait() == 1
     assert len(ran) == 21
     assert len(looks) == 2  # at the first boundary, and at the first one 10 ms after it
+
+
+@flow
+def cancelled_before_a_wait() -> str:
+    cancel_me("file")
+    return kitaru.wait(name="approve", question="ok?", timeout=0)
+
+
+def test_a_wait_never_opens_on_an_execution_being_cancelled() -> None:
+    handle = cancelled_before_a_wait.run()
+    _assert_cancelled(handle)
+    assert KitaruClient().executions.pending_waits(handle.exec_id) == []
+    assert not (exec_dir(handle.exec_id) / "waits").exists()

@@ -12,6 +12,7 @@ from rt_helpers import spec
 import kitaru
 from kitaru import KitaruUsageError, flow
 from kitaru.client import KitaruClient
+from kitaru.runtime import settings
 from kitaru.runtime.settings import resolve_settings
 
 
@@ -211,15 +212,31 @@ def test_invalid_cache_in_decorator_and_run() -> None:
 def test_an_edited_pyproject_applies_to_the_next_run(project_dir: Path) -> None:
     _pyproject(project_dir, "retries = 1")
     assert resolve_settings({}, {})["retries"] == 1
-    _pyproject(project_dir, "retries = 2")  # the same size: only the mtime tells
-    path = project_dir / "pyproject.toml"
-    later = path.stat().st_mtime_ns + 5_000_000_000
-    os.utime(path, ns=(later, later))
+    _pyproject(project_dir, "retries = 2")  # the same size, likely in the same clock tick
     assert resolve_settings({}, {})["retries"] == 2
     _pyproject(project_dir, "retries = 30")
     assert resolve_settings({}, {})["retries"] == 30
-    path.unlink()
+    (project_dir / "pyproject.toml").unlink()
     assert resolve_settings({}, {})["retries"] == 0
+
+
+def test_an_unchanged_pyproject_is_parsed_once(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _pyproject(project_dir, "retries = 5")
+    path = project_dir / "pyproject.toml"
+    # As if it was last edited long ago (its mtime and ctime are seconds old by now).
+    monkeypatch.setattr(settings, "_RACY_SECONDS", -1.0)
+    parsed: list[str] = []
+    real = settings._read_pyproject
+    monkeypatch.setattr(settings, "_read_pyproject", lambda p: parsed.append(p) or real(p))
+    assert [resolve_settings({}, {})["retries"] for _ in range(3)] == [5, 5, 5]
+    assert parsed == [str(path)]
+    old = path.stat().st_mtime_ns
+    path.write_text(path.read_text().replace("retries = 5", "retries = 6"))
+    os.utime(path, ns=(old, old))  # the same size and mtime: the inode change time tells
+    assert resolve_settings({}, {})["retries"] == 6
+    assert len(parsed) == 2
 
 
 def test_a_pyproject_layer_is_a_copy_each_time(project_dir: Path) -> None:
