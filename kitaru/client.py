@@ -486,10 +486,9 @@ class _Executions:
     def cancel(self, exec_id: str, *, timeout: float = 10.0) -> Execution:
         """Cancel a running or waiting execution.
 
-        A waiting execution is cancelled at once. A running one is asked to stop at a checkpoint
-        boundary or wait: at the latest the first one that comes 10 ms or more after the request.
-        This waits up to ``timeout`` seconds for that and returns the refreshed execution (still
-        ``running`` with ``cancel_requested`` if its current checkpoint is busy longer).
+        A waiting execution is cancelled at once. A running one is asked to stop at its next
+        checkpoint boundary; this waits up to ``timeout`` seconds for that and returns the
+        refreshed execution (still ``running`` with ``cancel_requested`` if it is busy longer).
         """
         store = self._client._store()
         exec_id = self._resolve(store, exec_id)

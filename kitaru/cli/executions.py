@@ -386,8 +386,7 @@ def retry(exec_id: str, follow: bool) -> None:
 def cancel(exec_id: str) -> None:
     """Cancel a running or waiting execution.
 
-    A running execution stops at a checkpoint boundary (at the latest the first one 10 ms or
-    more after the request); this waits up to 10 s for it.
+    A running execution stops at its next checkpoint boundary; this waits up to 10 s for it.
 
     Example: kitaru executions cancel kr-a8f3c2
     """

@@ -8,7 +8,6 @@ stay deterministic; a completed record at that position is reused instead of run
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field
@@ -24,17 +23,13 @@ from kitaru.runtime.failure import failure_from_exception
 from kitaru.store import Store, now_iso
 from kitaru.store.atomic import AppendStream
 from kitaru.store.layout import validate_name
-from kitaru.store.store import state_write_count
 
 if TYPE_CHECKING:
     from kitaru.runtime.checkpoint import CheckpointDefinition
 
-__all__ = ["CANCEL_LOOK_INTERVAL", "CallScope", "CancelledSignal", "FlowRun"]
+__all__ = ["CallScope", "CancelledSignal", "FlowRun"]
 
 _MAX_WORKERS = 8
-# How old the last look at state.json may be before a checkpoint boundary looks again for a
-# cancel requested by another process (this process's own state changes are seen at once).
-CANCEL_LOOK_INTERVAL = 0.01
 
 
 class CancelledSignal(BaseException):
@@ -108,8 +103,6 @@ class FlowRun:
         store.upgrade()  # an older store is brought to the current format before any write
         self._starts: AppendStream | None = None
         self._state_seen: tuple[int, int, int] | None = None
-        self._next_look = 0.0
-        self._state_writes_seen = -1
         self.thread_id = threading.get_ident()
         # A replay: calls at or after its boundary never use the cache; overridden calls
         # (by invocation id) are recorded with the given output instead of running.
@@ -166,14 +159,6 @@ class FlowRun:
         """Stop at this boundary if the execution was cancelled."""
         if self.stopping:
             raise CancelledSignal()
-        # A run of fast checkpoints does not stat state.json at every boundary: it looks when
-        # this process changed some state since the last look, or when that look is too old.
-        now = time.monotonic()
-        writes = state_write_count()
-        if now < self._next_look and writes == self._state_writes_seen:
-            return
-        self._next_look = now + CANCEL_LOOK_INTERVAL
-        self._state_writes_seen = writes
         # state.json is re-read only when it was replaced since the last look.
         signature = self.store.state_signature(self.exec_id)
         if signature == self._state_seen:

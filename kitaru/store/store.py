@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import itertools
 import os
 import re
 import stat
@@ -62,7 +61,6 @@ __all__ = [
     "Store",
     "now_iso",
     "start_line_problem",
-    "state_write_count",
 ]
 
 FORMAT = 2
@@ -99,21 +97,6 @@ def now_iso() -> str:
 
 
 _second_text: tuple[int, str] = (-1, "")
-
-# Numbers this process's state.json writes, so that a run sees a change made by its own process
-# (a cancel from the flow body) at once, without looking at the file at every checkpoint.
-_state_write_numbers = itertools.count(1)
-_last_state_write = 0
-
-
-def _note_state_write() -> None:
-    global _last_state_write
-    _last_state_write = next(_state_write_numbers)
-
-
-def state_write_count() -> int:
-    """Changes whenever this process writes some execution's ``state.json``."""
-    return _last_state_write
 
 
 def start_line_problem(entry: Any) -> str | None:
@@ -565,8 +548,8 @@ class Store:
         """Cancel, deciding under the execution lock; returns the status it leaves.
 
         A waiting execution is cancelled at once (its pending waits become ``aborted``); a
-        running one gets ``cancel_requested``, which its runner looks for at checkpoint
-        boundaries (at most every 10 ms) and when it opens a wait.
+        running one gets ``cancel_requested``, which its runner looks for at every checkpoint
+        boundary and when it opens a wait.
         """
         with self.exec_lock(exec_id):
             current = read_json_record(self._require(exec_id) / "state.json", "state")
@@ -608,7 +591,6 @@ class Store:
             durable = self.durable and old_status not in ALWAYS_LISTED
             self.mark(self.index.status_dir(new_status), exec_id, durable=durable)
         write_json_record(path, new, durable=self.durable)
-        _note_state_write()
         if new_status != old_status:
             self.index.remove(self.index.status_dir(old_status), exec_id)
         return new

@@ -1,4 +1,4 @@
-"""Cancel from outside: a running execution stops at a checkpoint boundary."""
+"""Cancel from outside: a running execution stops at its next checkpoint boundary."""
 
 from __future__ import annotations
 
